@@ -1,0 +1,130 @@
+"""What every bounded context shares: provenance, the event base classes, the aggregate base.
+
+Events are frozen pydantic models so that their payloads are validated and carry a schema
+version (``class_version``); the eventsourcing library supplies the aggregate mechanics
+(versioning, optimistic concurrency, snapshots). Nothing here reads a clock or draws a random
+number: timestamps and ids arrive as arguments.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from eventsourcing.domain import (
+    BaseAggregate,
+    CanInitAggregate,
+    CanMutateAggregate,
+    CanSnapshotAggregate,
+)
+from eventsourcing.utils import get_topic, resolve_topic
+from pydantic import BaseModel, ConfigDict, Field
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+"""Ids chosen by people (agents, runs, tags): short, lower case, safe in subjects and URLs."""
+
+
+class Provenance(BaseModel):
+    """Why an event exists: the run it belongs to, the request that started the chain
+    (correlation) and the command or event that directly caused it (causation)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_id: str | None = None
+    correlation_id: str = Field(min_length=1, max_length=128)
+    causation_id: str = Field(min_length=1, max_length=256)
+
+
+class DomainEvent(BaseModel):
+    """A fact that happened. ``class_version`` is its schema version; a class whose version
+    is N > 1 defines ``upcast_v{k}_v{k+1}(state)`` for every older k."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    class_version: ClassVar[int] = 1
+
+    originator_id: str
+    originator_version: int
+    timestamp: datetime
+    provenance: Provenance
+
+    @property
+    def event_id(self) -> str:
+        """A stable id for this event, used as the causation id of what it causes."""
+        return event_id(self.originator_id, self.originator_version)
+
+    @classmethod
+    def context(cls) -> str:
+        """The bounded context the event belongs to (its module's name)."""
+        return cls.__module__.rsplit(".", 1)[-1]
+
+
+def event_id(originator_id: str, originator_version: int) -> str:
+    return f"{originator_id}@{originator_version}"
+
+
+class AggregateEvent(DomainEvent, CanMutateAggregate[str]):
+    """An event that moves an aggregate from one version to the next."""
+
+
+class AggregateCreated(AggregateEvent, CanInitAggregate[str]):
+    """The first event of an aggregate."""
+
+    originator_topic: str
+
+
+class Aggregate(BaseAggregate[str]):
+    """Base of our aggregates: string ids prefixed by the aggregate's kind (``agent/reader-1``),
+    so that an id alone says what it names in the audit log."""
+
+    id_prefix: ClassVar[str] = ""
+
+    @classmethod
+    def id_for(cls, key: str) -> str:
+        return f"{cls.id_prefix}/{key}"
+
+    @classmethod
+    def restore_snapshot_state(cls, state: dict[str, Any]) -> dict[str, Any]:
+        """Turn a snapshot's JSON state back into attribute values; override where an
+        attribute is not a JSON scalar (Decimal, datetime, set)."""
+        return state
+
+
+class Snapshot(BaseModel, CanSnapshotAggregate[str]):
+    """The state of an aggregate at a version, so that loading it does not replay history."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    originator_id: str
+    originator_version: int
+    timestamp: datetime
+    topic: str
+    state: dict[str, Any]
+
+    @classmethod
+    def take(cls, aggregate: Any) -> Snapshot:  # type: ignore[override]
+        state = {
+            key: value
+            for key, value in vars(aggregate).items()
+            if key not in ("_id", "_version", "_pending_events")
+        }
+        return cls(
+            originator_id=aggregate.id,
+            originator_version=aggregate.version,
+            timestamp=aggregate.modified_on,
+            topic=get_topic(type(aggregate)),
+            state=state,
+        )
+
+    def mutate(self, _: None) -> Aggregate:  # type: ignore[override]
+        aggregate_class: type[Aggregate] = resolve_topic(self.topic)
+        state = aggregate_class.restore_snapshot_state(dict(self.state))
+        for key in ("_created_on", "_modified_on"):
+            if isinstance(state.get(key), str):
+                state[key] = datetime.fromisoformat(state[key])
+        state["_id"] = self.originator_id
+        state["_version"] = self.originator_version
+        state["_pending_events"] = []
+        aggregate = object.__new__(aggregate_class)
+        object.__setattr__(aggregate, "__dict__", state)
+        return aggregate

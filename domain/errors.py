@@ -1,0 +1,31 @@
+"""Why the domain refuses a command. Each error's message is meant for the person who sent it."""
+
+
+class DomainError(Exception):
+    """A command that the rules of the ledger refuse; nothing was written."""
+
+    code = "domain_error"
+
+
+class IllegalTransitionError(DomainError):
+    code = "illegal_transition"
+
+
+class InvalidAmountError(DomainError):
+    code = "invalid_amount"
+
+
+class InsufficientKarmaError(DomainError):
+    code = "insufficient_karma"
+
+
+class SelfReviewError(DomainError):
+    code = "self_review"
+
+
+class DuplicateReviewError(DomainError):
+    code = "duplicate_review"
+
+
+class AgentRetiredError(DomainError):
+    code = "agent_retired"

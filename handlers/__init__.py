@@ -1,0 +1,1 @@
+"""The command side and the doors: the ledger application, its services, CLI and HTTP API."""

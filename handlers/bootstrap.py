@@ -1,0 +1,116 @@
+"""Wires everything in one place: which servers, the ledger, its services and projections.
+
+Nothing connects at import time. With no URL configured, the embedded PostgreSQL and NATS
+in the data folder are started on first use and keep running until ``karma down``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from psycopg.conninfo import conninfo_to_dict
+
+from adapters import embedded_nats, embedded_postgres, migrator
+from handlers.ledger import Ledger
+from handlers.service import LedgerService
+from handlers.settings import Settings
+from handlers.tokens import TokenStore
+from projections.registry import all_projections
+from projections.runner import ProjectionRunner
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    database_url: str
+    nats_url: str
+    embedded_database: bool
+    embedded_nats: bool
+
+
+def resolve_endpoints(settings: Settings) -> Endpoints:
+    """The configured servers, or the embedded ones (started if they are not running)."""
+    home = settings.home_path
+    database_url = settings.database_url
+    if database_url is None:
+        database_url = embedded_postgres.start(home / "postgres").url
+    nats_url = settings.nats_url
+    if nats_url is None:
+        nats_url = embedded_nats.start(home / "nats").url
+    return Endpoints(
+        database_url=database_url,
+        nats_url=nats_url,
+        embedded_database=settings.database_url is None,
+        embedded_nats=settings.nats_url is None,
+    )
+
+
+def ledger_env(database_url: str, pool_size: int = 4) -> dict[str, str]:
+    """eventsourcing's configuration for a PostgreSQL URL."""
+    info = conninfo_to_dict(database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(info.get("dbname", "postgres")),
+        "POSTGRES_HOST": str(info.get("host", "127.0.0.1")),
+        "POSTGRES_PORT": str(info.get("port", "5432")),
+        "POSTGRES_USER": str(info.get("user", "postgres")),
+        "POSTGRES_PASSWORD": str(info.get("password", "")),
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(pool_size * 2),
+        # A rebuild holds one transaction open while Python decodes each batch.
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
+    }
+
+
+def redact(url: str) -> str:
+    """The URL without its password, fit for logs and status output."""
+    info = conninfo_to_dict(url)
+    if "password" not in info:
+        return url
+    return url.replace(str(info["password"]), "***")
+
+
+class Container:
+    """The application's parts, built lazily so a command pays only for what it uses."""
+
+    def __init__(self, settings: Settings | None = None, endpoints: Endpoints | None = None):
+        self.settings = settings or Settings()
+        self._endpoints = endpoints
+
+    @property
+    def endpoints(self) -> Endpoints:
+        if self._endpoints is None:
+            self._endpoints = resolve_endpoints(self.settings)
+        return self._endpoints
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        ledger = Ledger(env=ledger_env(self.endpoints.database_url, self.settings.pool_size))
+        with ledger.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+            migrator.migrate(conn)
+        return ledger
+
+    def migrate(self) -> list[migrator.Migration]:
+        """Apply pending migrations (the ledger applies them when first built, too)."""
+        with self.datastore.get_connection() as conn:
+            return migrator.migrate(conn)
+
+    @property
+    def datastore(self):  # eventsourcing's PostgresDatastore: one pool for everything
+        return self.ledger.recorder.datastore  # type: ignore[attr-defined]
+
+    @cached_property
+    def service(self) -> LedgerService:
+        return LedgerService(self.ledger)
+
+    @cached_property
+    def projections(self) -> ProjectionRunner:
+        return ProjectionRunner(self.ledger, all_projections())
+
+    @cached_property
+    def tokens(self) -> TokenStore:
+        return TokenStore(self.datastore)
+
+    def close(self) -> None:
+        if "ledger" in self.__dict__:
+            self.ledger.close()

@@ -1,0 +1,173 @@
+"""Commands: what a caller asks the ledger to do, validated at the edge.
+
+Every command may name the run it belongs to and carry a correlation id (the request that
+started the chain) and a causation id (what directly caused it); the service fills in the
+rest, so every event it writes has all three.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from domain.base import SLUG_PATTERN
+from domain.karma import MAX_AMOUNT
+from domain.runs import RunOutcome
+from domain.tasks import MAX_QUALITY, Part
+
+PAYLOAD_LIMIT_BYTES = 64 * 1024
+"""Largest task payload or artifact accepted, as JSON. Big content belongs in a file part."""
+
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
+TaskType = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
+Text = Annotated[str, Field(max_length=4096)]
+Reason = Annotated[str, Field(min_length=1, max_length=4096)]
+Amount = Annotated[Decimal, Field(gt=0, le=MAX_AMOUNT, max_digits=18, decimal_places=6)]
+Reward = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, max_digits=18, decimal_places=6)]
+Score = Annotated[float, Field(allow_inf_nan=False)]
+Tags = Annotated[list[Slug], Field(max_length=32)]
+
+
+def _within_limit(value: Any) -> Any:
+    size = len(orjson.dumps(value, default=_dump_model))
+    if size > PAYLOAD_LIMIT_BYTES:
+        raise ValueError(f"is {size} bytes as JSON; the limit is {PAYLOAD_LIMIT_BYTES}")
+    return value
+
+
+def _dump_model(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_id: Slug | None = None
+    correlation_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    causation_id: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+
+
+class RegisterAgent(Command):
+    agent_id: Slug
+    role: Slug
+    persona: Annotated[str, Field(max_length=1024)] = ""
+    skills: Tags = []
+
+
+class RetireAgent(Command):
+    agent_id: Slug
+    reason: Text = ""
+
+
+class StartRun(Command):
+    """Starts a run. ``run_id`` names the new run (generated when absent)."""
+
+    workflow: Annotated[str, Field(min_length=1, max_length=128)]
+    config_digest: Annotated[str, Field(max_length=128)] = ""
+    seed: int = 0
+    code_version: Annotated[str, Field(max_length=128)] = ""
+
+
+class FinishRun(Command):
+    run_id: Slug
+    outcome: RunOutcome
+    summary: Text = ""
+
+
+class IssueTask(Command):
+    task_id: Slug | None = None
+    task_type: TaskType
+    payload: Annotated[dict[str, Any], AfterValidator(_within_limit)] = {}
+    tags: Tags = []
+    base_reward: Reward = Decimal(0)
+    stake_required: Reward = Decimal(0)
+    parent_id: Slug | None = None
+
+
+class TaskCommand(Command):
+    task_id: Slug
+
+
+class AssignTask(TaskCommand):
+    agent_id: Slug
+    scores: Annotated[dict[str, Score], Field(max_length=64)] = {}
+    reason: Text = ""
+
+
+class StartTask(TaskCommand):
+    agent_id: Slug
+
+
+class RecordArtifact(TaskCommand):
+    name: Annotated[str, Field(max_length=256)] = ""
+    parts: Annotated[list[Part], Field(min_length=1, max_length=32),
+                     AfterValidator(_within_limit)]
+
+
+class RequestInput(TaskCommand):
+    question: Reason
+
+
+class CompleteTask(TaskCommand):
+    duration_ms: Annotated[int, Field(ge=0)] = 0
+    tokens: Annotated[int, Field(ge=0)] = 0
+    cpu_ms: Annotated[int, Field(ge=0)] = 0
+
+
+class FailTask(TaskCommand):
+    reason: Reason
+
+
+class CancelTask(TaskCommand):
+    reason: Reason
+
+
+class RejectTask(TaskCommand):
+    agent_id: Slug
+    reason: Reason
+
+
+class ScoreReview(TaskCommand):
+    reviewer_id: Slug
+    quality: Annotated[Decimal, Field(ge=0, le=MAX_QUALITY, max_digits=8, decimal_places=6)]
+    rationale: Reason
+
+
+class KarmaCommand(Command):
+    agent_id: Slug
+    amount: Amount
+    reason: Reason
+    task_id: Slug | None = None
+    scope: Tags = []
+
+
+class MintKarma(KarmaCommand):
+    pass
+
+
+class BurnKarma(KarmaCommand):
+    pass
+
+
+class Principal(BaseModel):
+    """Who is asking: an admin, or an agent that may act only as itself."""
+
+    model_config = ConfigDict(frozen=True)
+
+    role: Literal["admin", "agent"]
+    agent_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def describe(self) -> str:
+        return "admin" if self.is_admin else f"agent {self.agent_id}"
+
+
+ADMIN = Principal(role="admin")

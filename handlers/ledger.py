@@ -1,0 +1,82 @@
+"""The ledger: an eventsourcing Application whose events are pydantic models stored as JSON."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import orjson
+from eventsourcing.application import Application
+from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
+from eventsourcing.utils import get_topic, resolve_topic
+from pydantic import BaseModel
+
+from domain.base import Snapshot
+from domain.karma import KarmaAccount
+
+EVENTS_TABLE = "ledger_events"
+SNAPSHOT_INTERVAL = 100
+"""A karma account is snapshotted every this many events, so loading one replays fewer."""
+
+
+class PydanticMapper(Mapper[str]):
+    """Stores an event as its JSON with its schema version; reads it back through the
+    event class's ``upcast_v{n}_v{n+1}`` steps, so old events are never rewritten."""
+
+    def __init__(self) -> None:
+        super().__init__(transcoder=None)  # type: ignore[arg-type]
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        state = domain_event.model_dump(
+            mode="json", exclude={"originator_id", "originator_version"}
+        )
+        state["class_version"] = getattr(type(domain_event), "class_version", 1)
+        return StoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=get_topic(type(domain_event)),
+            state=orjson.dumps(state),
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        event_class: type[BaseModel] = resolve_topic(stored_event.topic)
+        try:
+            state = orjson.loads(stored_event.state)
+        except orjson.JSONDecodeError as error:
+            raise MapperDeserialisationError(
+                f"event {stored_event.originator_id}@{stored_event.originator_version} "
+                f"is not valid JSON: {error}"
+            ) from error
+        return decode_event(event_class, stored_event.originator_id,
+                            stored_event.originator_version, state)
+
+
+def decode_event(
+    event_class: type[BaseModel], originator_id: Any, originator_version: int,
+    state: dict[str, Any],
+) -> Any:
+    """Upcast a stored state to the class's current schema version and validate it."""
+    target_version = getattr(event_class, "class_version", 1)
+    version = state.pop("class_version", 1)
+    while version < target_version:
+        getattr(event_class, f"upcast_v{version}_v{version + 1}")(state)
+        version += 1
+    state["originator_id"] = str(originator_id)
+    state["originator_version"] = originator_version
+    return event_class.model_validate(state)
+
+
+class Ledger(Application[str]):
+    """Every state change of every workload is saved through this one application, so that
+    its notification log is the single ordered history that projections and the relay tail."""
+
+    name = "Ledger"
+    env: ClassVar[dict[str, str]] = {
+        "ORIGINATOR_ID_TYPE": "text",
+        "AGGREGATE_CACHE_MAXSIZE": "5000",
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
+    }
+    snapshotting_intervals: ClassVar[dict[type, int]] = {KarmaAccount: SNAPSHOT_INTERVAL}
+    snapshot_class = Snapshot
+
+    def construct_mapper(self) -> Mapper[str]:
+        return PydanticMapper()

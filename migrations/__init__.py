@@ -1,0 +1,1 @@
+"""Ordered SQL files for the read models (``NNNN_name.sql``), applied by ``karma db migrate``."""

@@ -1,0 +1,37 @@
+"""Every event, in ledger order, with its provenance: the ledger as a queryable table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import Cursor
+from psycopg.types.json import Jsonb
+
+from domain.base import DomainEvent
+from projections.base import Projection
+
+ENVELOPE_FIELDS = {"originator_id", "originator_version", "timestamp", "provenance",
+                   "originator_topic"}
+
+
+def audit_row(position: int, event: DomainEvent) -> tuple[Any, ...]:
+    payload = event.model_dump(mode="json", exclude=ENVELOPE_FIELDS)
+    provenance = event.provenance
+    return (
+        position, event.event_id, event.originator_id, event.originator_version,
+        type(event).context(), type(event).__name__, event.timestamp,
+        provenance.run_id, provenance.correlation_id, provenance.causation_id, Jsonb(payload),
+    )
+
+
+class AuditLogProjection(Projection):
+    name = "audit_log"
+    tables = {"audit_log": "position"}
+
+    def apply_batch(self, curs: Cursor[Any], events: list[tuple[int, DomainEvent]]) -> None:
+        curs.executemany(
+            "INSERT INTO audit_log (position, event_id, originator_id, originator_version,"
+            " context, event_type, occurred_at, run_id, correlation_id, causation_id, payload)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [audit_row(position, event) for position, event in events],
+        )

@@ -1,0 +1,71 @@
+"""What a projection is: a view over some tables, fed events in ledger order."""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+from psycopg import Cursor, sql
+
+from domain.base import DomainEvent
+
+
+Handler = Callable[[Any, Any, Cursor[Any], int], None]
+H = TypeVar("H", bound=Handler)
+
+
+def handles(event_class: type[DomainEvent]) -> Callable[[H], H]:
+    """Mark a projection method as the one that applies ``event_class`` to the view."""
+
+    def mark(method: H) -> H:
+        method.handles = event_class  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
+class Projection(ABC):
+    """A read model. Each event class is applied by the method marked ``@handles`` for it;
+    events a view has no handler for are skipped (its position still moves past them)."""
+
+    name: ClassVar[str]
+    tables: ClassVar[dict[str, str]]
+    """Each table of the view and the columns that order its rows (for the digest)."""
+    handlers: ClassVar[dict[type, Handler]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.handlers = {
+            attribute.handles: attribute
+            for klass in reversed(cls.__mro__)
+            for attribute in vars(klass).values()
+            if hasattr(attribute, "handles")
+        }
+
+    def apply_batch(self, curs: Cursor[Any], events: list[tuple[int, DomainEvent]]) -> None:
+        for position, event in events:
+            self.apply(event, curs, position)
+
+    def apply(self, event: DomainEvent, curs: Cursor[Any], position: int) -> None:
+        handler = self.handlers.get(type(event))
+        if handler is not None:
+            handler(self, event, curs, position)
+
+    def clear(self, curs: Cursor[Any]) -> None:
+        for table in self.tables:
+            curs.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
+
+    def digest(self, curs: Cursor[Any]) -> str:
+        """sha256 over every row of every table in a fixed order: equal digests, equal views."""
+        hasher = hashlib.sha256()
+        for table, order_by in sorted(self.tables.items()):
+            hasher.update(f"\x00{table}\x00".encode())
+            query = sql.SQL("SELECT t::text AS row FROM {} AS t ORDER BY {}").format(
+                sql.Identifier(table), sql.SQL(order_by)
+            )
+            for row in curs.stream(query):
+                hasher.update((row["row"] if isinstance(row, dict) else row[0]).encode())
+                hasher.update(b"\n")
+        return hasher.hexdigest()

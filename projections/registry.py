@@ -1,0 +1,16 @@
+"""The projections this deployment keeps, in one list."""
+
+from projections.agents import AgentsProjection
+from projections.audit_log import AuditLogProjection
+from projections.base import Projection
+from projections.karma_balances import KarmaBalancesProjection
+from projections.task_board import TaskBoardProjection
+
+
+def all_projections() -> list[Projection]:
+    return [
+        AgentsProjection(),
+        TaskBoardProjection(),
+        KarmaBalancesProjection(),
+        AuditLogProjection(),
+    ]
