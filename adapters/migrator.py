@@ -77,3 +77,8 @@ def migrate(conn: psycopg.Connection) -> list[Migration]:
 
 def _value(row, index: int, key: str):
     return row[key] if isinstance(row, dict) else row[index]
+
+
+def current_version(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT coalesce(max(version), 0) AS version FROM schema_migrations").fetchone()
+    return _value(row, 0, "version")

@@ -95,6 +95,10 @@ class Container:
         with self.datastore.get_connection() as conn:
             return migrator.migrate(conn)
 
+    def schema_version(self) -> int:
+        with self.datastore.get_connection() as conn:
+            return migrator.current_version(conn)
+
     @property
     def datastore(self):  # eventsourcing's PostgresDatastore: one pool for everything
         return self.ledger.recorder.datastore  # type: ignore[attr-defined]

@@ -14,6 +14,7 @@ from domain.base import Snapshot
 from domain.karma import KarmaAccount
 
 EVENTS_TABLE = "ledger_events"
+CREATE_TABLES_LOCK = 0x6C6564676572  # "ledger"
 SNAPSHOT_INTERVAL = 100
 """A karma account is snapshotted every this many events, so loading one replays fewer."""
 
@@ -74,9 +75,24 @@ class Ledger(Application[str]):
         "ORIGINATOR_ID_TYPE": "text",
         "AGGREGATE_CACHE_MAXSIZE": "5000",
         "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
+        # Tables are created in __init__ under a lock: processes starting together
+        # (API, workers, CLI) otherwise collide on CREATE OR REPLACE FUNCTION.
+        "CREATE_TABLE": "n",
     }
     snapshotting_intervals: ClassVar[dict[type, int]] = {KarmaAccount: SNAPSHOT_INTERVAL}
     snapshot_class = Snapshot
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        super().__init__(env)
+        datastore = self.recorder.datastore  # type: ignore[attr-defined]
+        with datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (CREATE_TABLES_LOCK,))
+            try:
+                self.recorder.create_table()  # type: ignore[attr-defined]
+                if self.snapshots is not None:
+                    self.snapshots.recorder.create_table()  # type: ignore[attr-defined]
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (CREATE_TABLES_LOCK,))
 
     def construct_mapper(self) -> Mapper[str]:
         return PydanticMapper()

@@ -8,6 +8,8 @@ loses an optimistic-concurrency race is retried from a fresh load.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,7 +33,8 @@ log = structlog.get_logger(__name__)
 
 A = TypeVar("A", bound=Aggregate)
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 25
+BACKOFF_CAP_S = 0.1
 MAX_BATCH = 500
 """Commands saved in one transaction at most; the library hangs on very large saves."""
 
@@ -122,8 +125,11 @@ class LedgerService:
             try:
                 result = unit.commit()
             except IntegrityError:
-                log.info("write conflict; retrying", attempt=attempt,
-                         command=type(commands[0]).__name__)
+                # Full jitter: writers that collided spread out instead of colliding again.
+                delay = random.uniform(0, min(BACKOFF_CAP_S, 0.002 * 2**attempt))
+                log.debug("write conflict; retrying", attempt=attempt, delay_s=round(delay, 4),
+                          command=type(commands[0]).__name__)
+                time.sleep(delay)
                 continue
             return CommandResult(result.position, result.event_ids, ids)
         raise ConcurrencyError(

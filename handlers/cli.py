@@ -1,0 +1,282 @@
+"""The command-line door: ``karma up``, ``status``, ``events list``, ``serve`` and friends.
+
+Each command parses its options, asks the container for what it needs and prints; refused
+input exits with status 2 and a message, and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from adapters import embedded_nats, embedded_postgres, nats_probe
+from domain.errors import DomainError
+from handlers.bootstrap import Container, redact
+from handlers.queries import EventFilter, Queries
+from handlers.settings import Settings
+
+app = typer.Typer(help="Karma Ledger: an event-sourced ledger of multi-agent AI work.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema of the read models.", no_args_is_help=True)
+events_app = typer.Typer(help="Read the ledger.", no_args_is_help=True)
+tokens_app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
+projections_app = typer.Typer(help="Read models built from the ledger.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(events_app, name="events")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(projections_app, name="projections")
+
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@contextmanager
+def container() -> Iterator[Container]:
+    """A container for one command; refused input becomes exit status 2 with its reason."""
+    built = Container(Settings())
+    try:
+        yield built
+    except (DomainError, ValueError) as error:
+        errors.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    finally:
+        built.close()
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, default=_json_default, indent=2) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+@app.command()
+def up() -> None:
+    """Start the embedded PostgreSQL and NATS (JetStream) unless URLs are configured, apply
+    migrations, and print where the servers are."""
+    with container() as built:
+        endpoints = built.endpoints
+        built.migrate()
+        console.print(f"PostgreSQL  {redact(endpoints.database_url)}"
+                      f"  ({'embedded' if endpoints.embedded_database else 'external'})")
+        console.print(f"NATS        {endpoints.nats_url}"
+                      f"  ({'embedded' if endpoints.embedded_nats else 'external'})")
+        console.print(f"data folder {built.settings.home_path}")
+        console.print(f"schema      {built.schema_version():04d} (read models migrated)")
+
+
+@app.command()
+def down() -> None:
+    """Stop the embedded servers of the data folder (external servers are left alone)."""
+    home = Settings().home_path
+    stopped_pg = embedded_postgres.stop(home / "postgres")
+    stopped_nats = embedded_nats.stop(home / "nats")
+    console.print(f"PostgreSQL  {'stopped' if stopped_pg else 'was not running'}")
+    console.print(f"NATS        {'stopped' if stopped_nats else 'was not running'}")
+
+
+@app.command()
+def status(as_json: JsonFlag = False) -> None:
+    """Servers, ledger head and the position of every projection. Starts nothing."""
+    settings = Settings()
+    home = settings.home_path
+    report: dict[str, Any] = {"data_folder": str(home)}
+    database_url = settings.database_url
+    if database_url is None:
+        server = embedded_postgres.running(home / "postgres")
+        database_url = server.url if server else None
+    nats_url = settings.nats_url
+    if nats_url is None:
+        nats_server = embedded_nats.running(home / "nats")
+        nats_url = nats_server.url if nats_server else None
+    report["postgres"] = {"url": redact(database_url) if database_url else None,
+                          "embedded": settings.database_url is None}
+    report["nats"] = {"url": nats_url, "embedded": settings.nats_url is None}
+    if nats_url:
+        health = nats_probe.probe(nats_url)
+        report["nats"].update(reachable=health.reachable, jetstream=health.jetstream,
+                              detail=health.detail)
+    if database_url:
+        settings_with_url = settings.model_copy(update={"database_url": database_url,
+                                                        "nats_url": nats_url or "unused"})
+        built = Container(settings_with_url)
+        try:
+            runner = built.projections
+            head = runner.head()
+            report["ledger"] = {"head": head}
+            report["projections"] = {name: {"position": position, "lag": head - position}
+                                     for name, position in runner.positions().items()}
+        finally:
+            built.close()
+    if as_json:
+        print_json(report)
+        return
+    console.print(f"data folder  {home}")
+    console.print(f"PostgreSQL   {report['postgres']['url'] or 'not running'}")
+    nats_line = report["nats"]["url"] or "not running"
+    if "detail" in report["nats"]:
+        nats_line += f"  ({report['nats']['detail']})"
+    console.print(f"NATS         {nats_line}")
+    if "ledger" in report:
+        console.print(f"ledger head  {report['ledger']['head']}")
+        table = Table("projection", "position", "lag")
+        for name, row in report["projections"].items():
+            table.add_row(name, str(row["position"]), str(row["lag"]))
+        console.print(table)
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply pending migrations from migrations/ (idempotent)."""
+    with container() as built:
+        applied = built.migrate()
+        for migration in applied:
+            console.print(f"applied {migration.version:04d}_{migration.name}")
+        if not applied:
+            console.print("up to date")
+
+
+@events_app.command("list")
+def events_list(
+    run: Annotated[str | None, typer.Option("--run", help="Only this run's events.")] = None,
+    event_type: Annotated[str | None, typer.Option("--type", help="Only this event type.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    after: Annotated[int, typer.Option(min=0, help="Start after this position.")] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show the ledger, oldest first, with each event's provenance."""
+    with container() as built:
+        built.projections.catch_up(["audit_log"])
+        rows = Queries(built.datastore).events(EventFilter(run, event_type, after, limit))
+        if as_json:
+            print_json(rows)
+            return
+        table = Table("pos", "time", "event", "aggregate", "run", "caused by")
+        for row in rows:
+            table.add_row(str(row["position"]), row["occurred_at"].isoformat(timespec="seconds"),
+                          row["event_type"], row["originator_id"], row["run_id"] or "",
+                          row["causation_id"])
+        console.print(table)
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    AGENT = "agent"
+
+
+@tokens_app.command("create")
+def tokens_create(
+    role: Annotated[Role, typer.Option(help="admin: everything; agent: act as one agent.")],
+    agent: Annotated[str | None, typer.Option(help="The agent an agent token acts as.")] = None,
+    label: Annotated[str, typer.Option(help="A note to recognise the token by.")] = "",
+) -> None:
+    """Create a bearer token; it is printed once and stored only as a hash."""
+    with container() as built:
+        if role is Role.AGENT:
+            if agent is None:
+                raise ValueError("an agent token needs --agent")
+            if f"agent/{agent}" not in built.ledger.repository:
+                raise ValueError(f"unknown agent {agent!r}: register it first")
+        elif agent is not None:
+            raise ValueError("an admin token takes no --agent")
+        issued = built.tokens.create(role.value, agent, label)
+        errors.print(f"token {issued.token_id} created; it is shown only now:")
+        sys.stdout.write(issued.token + "\n")
+
+
+@tokens_app.command("list")
+def tokens_list(as_json: JsonFlag = False) -> None:
+    """Tokens by id, role and agent (never the secrets)."""
+    with container() as built:
+        rows = built.tokens.list()
+        if as_json:
+            print_json(rows)
+            return
+        table = Table("id", "role", "agent", "label", "created", "revoked")
+        for row in rows:
+            table.add_row(row["token_id"], row["role"], row["agent_id"] or "", row["label"],
+                          row["created_at"].isoformat(timespec="seconds"),
+                          row["revoked_at"].isoformat(timespec="seconds")
+                          if row["revoked_at"] else "")
+        console.print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: str) -> None:
+    """Revoke a token by its id."""
+    with container() as built:
+        built.tokens.revoke(token_id)
+        console.print(f"token {token_id} revoked")
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(
+    name: Annotated[str | None, typer.Argument(help="One projection (default: all).")] = None,
+    verify: Annotated[bool, typer.Option(
+        "--verify", help="Exit 1 unless every rebuilt digest equals the live one.")] = False,
+) -> None:
+    """Drop and replay projections from event 1; print whether each digest equals the live one."""
+    with container() as built:
+        runner = built.projections
+        names = [runner.get(name).name] if name else list(runner.projections)
+        table = Table("projection", "position", "live digest", "rebuilt digest", "equal")
+        mismatched = False
+        for projection_name in names:
+            report = runner.rebuild(projection_name)
+            mismatched |= not report.identical
+            table.add_row(report.name, str(report.position), report.live_digest[:16],
+                          report.rebuilt_digest[:16], "yes" if report.identical else "NO")
+        console.print(table)
+        if verify and mismatched:
+            raise typer.Exit(1)
+
+
+@projections_app.command("run")
+def projections_run() -> None:
+    """Keep every projection at the ledger head until interrupted."""
+    with container() as built:
+        stop = threading.Event()
+        console.print(f"following the ledger from {built.projections.positions()}")
+        try:
+            built.projections.follow(stop)
+        except KeyboardInterrupt:
+            stop.set()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+) -> None:
+    """Run the HTTP API (OpenAPI at /docs) with projections following the ledger."""
+    import uvicorn
+
+    from handlers.http_api import create_app
+
+    with container() as built:
+        settings = built.settings
+        api = create_app(built)
+        uvicorn.run(api, host=host or settings.api_host, port=port or settings.api_port,
+                    log_level="info")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,302 @@
+"""The HTTP door: commands as POSTs, read models as GETs, OpenAPI at /docs.
+
+Every route needs a bearer token (``karma tokens create``); an agent's token acts only as
+that agent. Refused requests get a 4xx with ``{"error": {"code", "message"}}`` and write
+nothing. Projections follow the ledger in a background thread for the app's lifetime.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ValidationError, create_model
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from domain.errors import (
+    AgentRetiredError,
+    DomainError,
+    DuplicateReviewError,
+    IllegalTransitionError,
+    InsufficientKarmaError,
+)
+from handlers import commands as c
+from handlers.bootstrap import Container
+from handlers.errors import AlreadyExistsError, ConcurrencyError, ForbiddenError, NotFoundError
+from handlers.queries import EventFilter, Queries
+from handlers.tokens import InvalidTokenError
+
+STATUS_OF_ERROR: dict[type[DomainError], int] = {
+    NotFoundError: 404,
+    ForbiddenError: 403,
+    AlreadyExistsError: 409,
+    ConcurrencyError: 409,
+    IllegalTransitionError: 409,
+    InsufficientKarmaError: 409,
+    DuplicateReviewError: 409,
+    AgentRetiredError: 409,
+}
+"""Domain errors not listed here are invalid requests: 422."""
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return {"error": error}
+
+
+class BodySizeLimit:
+    """Refuses a request body larger than ``limit`` bytes with 413, before it is parsed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise BodyTooLargeError
+            return message
+
+        try:
+            await self.app(scope, counting_receive, send)
+        except BodyTooLargeError:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            error_body("payload_too_large", f"request body exceeds {self.limit} bytes"),
+            status_code=413,
+        )
+        await response(scope, receive, send)
+
+
+class BodyTooLargeError(Exception):
+    pass
+
+
+bearer = HTTPBearer(auto_error=False, description="A token from `karma tokens create`.")
+
+
+def create_app(container: Container, follow_projections: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        follower = None
+        if follow_projections:
+            follower = threading.Thread(target=container.projections.follow, args=(stop,),
+                                        name="projections", daemon=True)
+            follower.start()
+        yield
+        stop.set()
+        if follower is not None:
+            follower.join(timeout=10)
+
+    app = FastAPI(
+        title="Karma Ledger",
+        version="0.1.0",
+        description="An event-sourced ledger of multi-agent AI work.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, limit=container.settings.max_body_bytes)
+    queries = Queries(container.datastore)
+
+    def principal(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> c.Principal:
+        if credentials is None:
+            raise HTTPException(401, "missing bearer token",
+                                headers={"WWW-Authenticate": "Bearer"})
+        try:
+            return container.tokens.authenticate(credentials.credentials)
+        except InvalidTokenError as error:
+            raise HTTPException(401, str(error),
+                                headers={"WWW-Authenticate": "Bearer"}) from None
+
+    Caller = Annotated[c.Principal, Depends(principal)]
+
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Request, error: DomainError) -> JSONResponse:
+        status = next((code for cls, code in STATUS_OF_ERROR.items()
+                       if isinstance(error, cls)), 422)
+        return JSONResponse(error_body(error.code, str(error)), status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        problems = error.errors()
+        if any(problem.get("type") == "json_invalid" for problem in problems):
+            return JSONResponse(error_body("malformed_json", "request body is not valid JSON"),
+                                status_code=400)
+        return JSONResponse(
+            error_body("invalid_request", _describe(problems), _jsonable(problems)),
+            status_code=422,
+        )
+
+    @app.exception_handler(ValidationError)
+    async def invalid_command(_: Request, error: ValidationError) -> JSONResponse:
+        problems = error.errors()
+        return JSONResponse(
+            error_body("invalid_request", _describe(problems), _jsonable(problems)),
+            status_code=422,
+        )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, error: HTTPException) -> JSONResponse:
+        code = {401: "unauthorized", 404: "not_found"}.get(error.status_code, "http_error")
+        return JSONResponse(error_body(code, str(error.detail)), status_code=error.status_code,
+                            headers=error.headers)
+
+    @app.exception_handler(ValueError)
+    async def bad_value(_: Request, error: ValueError) -> JSONResponse:
+        return JSONResponse(error_body("invalid_request", str(error)), status_code=422)
+
+    def command_route(path: str, command_class: type[c.Command], summary: str) -> None:
+        """POST ``path`` runs ``command_class``; ids in the path are taken out of the body."""
+        path_params = re.findall(r"{(\w+)}", path)
+        body_class = _without_fields(command_class, path_params)
+
+        def endpoint(body: Any, caller: c.Principal, **ids: str) -> dict[str, Any]:
+            command = command_class.model_validate(
+                {**body.model_dump(exclude_unset=True), **ids}
+            )
+            result = container.service.execute(command, caller)
+            return {"position": result.position, "event_ids": result.event_ids, **result.ids}
+
+        endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=body_class),
+             inspect.Parameter("caller", inspect.Parameter.KEYWORD_ONLY, annotation=Caller),
+             *(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=str)
+               for name in path_params)]
+        )
+        endpoint.__name__ = command_class.__name__
+        app.post(path, summary=summary, status_code=200, tags=["commands"])(endpoint)
+
+    command_route("/v1/agents", c.RegisterAgent, "Register an agent")
+    command_route("/v1/agents/{agent_id}/retire", c.RetireAgent, "Retire an agent")
+    command_route("/v1/runs", c.StartRun, "Start a run")
+    command_route("/v1/runs/{run_id}/finish", c.FinishRun, "Finish a run")
+    command_route("/v1/tasks", c.IssueTask, "Issue a task")
+    command_route("/v1/tasks/{task_id}/assign", c.AssignTask, "Assign a task to an agent")
+    command_route("/v1/tasks/{task_id}/start", c.StartTask, "Start (or resume) a task")
+    command_route("/v1/tasks/{task_id}/artifacts", c.RecordArtifact, "Record an artifact")
+    command_route("/v1/tasks/{task_id}/input-required", c.RequestInput, "Ask for input")
+    command_route("/v1/tasks/{task_id}/complete", c.CompleteTask, "Complete a task")
+    command_route("/v1/tasks/{task_id}/fail", c.FailTask, "Fail a task")
+    command_route("/v1/tasks/{task_id}/cancel", c.CancelTask, "Cancel a task")
+    command_route("/v1/tasks/{task_id}/reject", c.RejectTask, "Reject an assigned task")
+    command_route("/v1/tasks/{task_id}/reviews", c.ScoreReview, "Score a completed task")
+    command_route("/v1/karma/mint", c.MintKarma, "Mint karma for an agent")
+    command_route("/v1/karma/burn", c.BurnKarma, "Burn karma of an agent")
+
+    def fresh(min_position: int | None) -> None:
+        """Wait until the views hold ``min_position`` (a command's returned position)."""
+        if min_position is not None and not container.projections.wait_for(min_position):
+            raise HTTPException(503, f"projections have not reached position {min_position} yet")
+
+    MinPosition = Annotated[int | None, Query(ge=0, description=(
+        "Wait (up to 5 s) until the read models include this ledger position."))]
+    Limit = Annotated[int, Query(ge=1, le=1000)]
+
+    @app.get("/v1/agents", tags=["queries"])
+    def list_agents(_: Caller, min_position: MinPosition = None) -> list[dict[str, Any]]:
+        fresh(min_position)
+        return queries.agents()
+
+    @app.get("/v1/agents/{agent_id}", tags=["queries"])
+    def get_agent(agent_id: str, _: Caller, min_position: MinPosition = None) -> dict[str, Any]:
+        fresh(min_position)
+        return queries.agent(agent_id)
+
+    @app.get("/v1/runs", tags=["queries"])
+    def list_runs(_: Caller, limit: Limit = 100,
+                  min_position: MinPosition = None) -> list[dict[str, Any]]:
+        fresh(min_position)
+        return queries.runs(limit)
+
+    @app.get("/v1/runs/{run_id}", tags=["queries"])
+    def get_run(run_id: str, _: Caller, min_position: MinPosition = None) -> dict[str, Any]:
+        fresh(min_position)
+        return queries.run(run_id)
+
+    @app.get("/v1/tasks", tags=["queries"])
+    def list_tasks(_: Caller, run_id: str | None = None, state: str | None = None,
+                   assignee: str | None = None, limit: Limit = 100,
+                   min_position: MinPosition = None) -> list[dict[str, Any]]:
+        fresh(min_position)
+        return queries.tasks(run_id, state, assignee, limit)
+
+    @app.get("/v1/tasks/{task_id}", tags=["queries"])
+    def get_task(task_id: str, _: Caller, min_position: MinPosition = None) -> dict[str, Any]:
+        fresh(min_position)
+        return queries.task(task_id)
+
+    @app.get("/v1/karma/leaderboard", tags=["queries"])
+    def leaderboard(_: Caller, limit: Limit = 100,
+                    min_position: MinPosition = None) -> list[dict[str, Any]]:
+        fresh(min_position)
+        return queries.leaderboard(limit)
+
+    @app.get("/v1/karma/{agent_id}", tags=["queries"])
+    def karma(agent_id: str, _: Caller, min_position: MinPosition = None) -> dict[str, Any]:
+        fresh(min_position)
+        return queries.karma(agent_id)
+
+    @app.get("/v1/events", tags=["queries"])
+    def events(_: Caller, run_id: str | None = None, event_type: str | None = None,
+               after: Annotated[int, Query(ge=0)] = 0, limit: Limit = 100,
+               min_position: MinPosition = None) -> list[dict[str, Any]]:
+        fresh(min_position)
+        return queries.events(EventFilter(run_id, event_type, after, limit))
+
+    @app.get("/v1/status", tags=["queries"])
+    def status(_: Caller) -> dict[str, Any]:
+        return {"head": container.projections.head(),
+                "projections": container.projections.positions()}
+
+    return app
+
+
+def _without_fields(model: type[c.Command], names: list[str]) -> type[BaseModel]:
+    if not names:
+        return model
+    fields: dict[str, Any] = {
+        name: (info.annotation, info)
+        for name, info in model.model_fields.items()
+        if name not in names
+    }
+    return create_model(f"{model.__name__}Body", __config__=model.model_config, **fields)
+
+
+def _describe(problems: list[Any]) -> str:
+    parts = []
+    for problem in problems[:5]:
+        location = ".".join(str(p) for p in problem.get("loc", ()) if p != "body")
+        parts.append(f"{location or 'body'}: {problem.get('msg')}")
+    return "; ".join(parts)
+
+
+def _jsonable(problems: list[Any]) -> list[dict[str, Any]]:
+    return [{"loc": [str(p) for p in problem.get("loc", ())], "msg": problem.get("msg"),
+             "type": problem.get("type")} for problem in problems]
+

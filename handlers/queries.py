@@ -1,0 +1,94 @@
+"""Read-side queries over the projections' tables, shared by the CLI and the HTTP API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from handlers.errors import NotFoundError
+
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    run_id: str | None = None
+    event_type: str | None = None
+    after: int = 0
+    limit: int = 100
+
+
+class Queries:
+    def __init__(self, datastore: Any) -> None:
+        self._datastore = datastore
+
+    def _all(self, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self._datastore.get_connection() as conn:
+            return conn.execute(query, params).fetchall()
+
+    def _one(self, query: str, params: tuple[Any, ...], missing: str) -> dict[str, Any]:
+        rows = self._all(query, params)
+        if not rows:
+            raise NotFoundError(missing)
+        return rows[0]
+
+    def agents(self) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM agents ORDER BY agent_id")
+
+    def agent(self, agent_id: str) -> dict[str, Any]:
+        return self._one("SELECT * FROM agents WHERE agent_id = %s", (agent_id,),
+                         f"unknown agent {agent_id!r}")
+
+    def runs(self, limit: int = 100) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM runs ORDER BY started_at DESC, run_id LIMIT %s",
+                         (_bounded(limit),))
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        return self._one("SELECT * FROM runs WHERE run_id = %s", (run_id,),
+                         f"unknown run {run_id!r}")
+
+    def tasks(self, run_id: str | None = None, state: str | None = None,
+              assignee: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        return self._all(
+            "SELECT * FROM tasks WHERE (%(run)s::text IS NULL OR run_id = %(run)s)"
+            " AND (%(state)s::text IS NULL OR state = %(state)s)"
+            " AND (%(assignee)s::text IS NULL OR assignee = %(assignee)s)"
+            " ORDER BY issued_at, task_id LIMIT %(limit)s",
+            {"run": run_id, "state": state, "assignee": assignee,  # type: ignore[arg-type]
+             "limit": _bounded(limit)},
+        )
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        return self._one("SELECT * FROM tasks WHERE task_id = %s", (task_id,),
+                         f"unknown task {task_id!r}")
+
+    def leaderboard(self, limit: int = 100) -> list[dict[str, Any]]:
+        return self._all(
+            "SELECT rank() OVER (ORDER BY balance DESC) AS rank, agent_id, balance, minted,"
+            " burned, entries FROM karma_balances ORDER BY balance DESC, agent_id LIMIT %s",
+            (_bounded(limit),),
+        )
+
+    def karma(self, agent_id: str) -> dict[str, Any]:
+        return self._one("SELECT * FROM karma_balances WHERE agent_id = %s", (agent_id,),
+                         f"unknown agent {agent_id!r}")
+
+    def events(self, selection: EventFilter) -> list[dict[str, Any]]:
+        return self._all(
+            "SELECT * FROM audit_log WHERE position > %(after)s"
+            " AND (%(run)s::text IS NULL OR run_id = %(run)s)"
+            " AND (%(type)s::text IS NULL OR event_type = %(type)s)"
+            " ORDER BY position LIMIT %(limit)s",
+            {"after": selection.after, "run": selection.run_id,  # type: ignore[arg-type]
+             "type": selection.event_type, "limit": _bounded(selection.limit)},
+        )
+
+    def event_types(self) -> list[str]:
+        return [row["event_type"] for row in
+                self._all("SELECT DISTINCT event_type FROM audit_log ORDER BY 1")]
+
+
+def _bounded(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
+    return limit

@@ -1,0 +1,85 @@
+"""Real servers for the suite: embedded PostgreSQL and NATS from the wheels, started here,
+or external ones named by KARMA_TEST_DATABASE_URL (a server where the suite may create
+databases) and KARMA_TEST_NATS_URL. Every test gets its own fresh database."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from uuid import uuid4
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from adapters import embedded_nats, embedded_postgres
+from handlers.bootstrap import Container, Endpoints
+from handlers.service import LedgerService
+from handlers.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("KARMA_TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    data_dir = tmp_path_factory.mktemp("servers") / "postgres"
+    server = embedded_postgres.start(data_dir, database="postgres")
+    yield server.url
+    embedded_postgres.stop(data_dir)
+
+
+@pytest.fixture(scope="session")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("KARMA_TEST_NATS_URL")
+    if external:
+        yield external
+        return
+    data_dir = tmp_path_factory.mktemp("servers") / "nats"
+    server = embedded_nats.start(data_dir)
+    yield server.url
+    embedded_nats.stop(data_dir)
+
+
+@pytest.fixture
+def database_url(postgres_admin_url: str) -> Iterator[str]:
+    name = f"karma_test_{uuid4().hex[:12]}"
+    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield make_conninfo(postgres_admin_url, dbname=name)
+    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def database_url_as_uri(conninfo: str) -> str:
+    """The same database as a postgresql:// URI (what a user puts in KARMA_DATABASE_URL)."""
+    info = conninfo_to_dict(conninfo)
+    host = info.get("host", "127.0.0.1")
+    user = info.get("user", "postgres")
+    password = f":{info['password']}" if info.get("password") else ""
+    port = info.get("port", 5432)
+    if str(host).startswith("/"):
+        return f"postgresql://{user}{password}@/{info['dbname']}?host={host}&port={port}"
+    return f"postgresql://{user}{password}@{host}:{port}/{info['dbname']}"
+
+
+@pytest.fixture
+def container(database_url: str, nats_url: str, tmp_path: Path) -> Iterator[Container]:
+    settings = Settings(home=tmp_path / "home", database_url=database_url, nats_url=nats_url)
+    built = Container(settings, Endpoints(database_url, nats_url, False, False))
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def service(container: Container) -> LedgerService:
+    return container.service
+
+
+def ledger_size(container: Container) -> int:
+    """How many events the ledger holds: what a refused command must leave unchanged."""
+    with container.datastore.get_connection() as conn:
+        return conn.execute("SELECT count(*) AS n FROM ledger_events").fetchone()["n"]
