@@ -49,7 +49,7 @@ def container() -> Iterator[Container]:
     built = Container(Settings())
     try:
         yield built
-    except (DomainError, ValueError) as error:
+    except (DomainError, ValueError, LookupError) as error:
         errors.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None
     finally:

@@ -5,7 +5,6 @@ that agent. Refused requests get a 4xx with ``{"error": {"code", "message"}}`` a
 nothing. Projections follow the ledger in a background thread for the app's lifetime.
 """
 
-from __future__ import annotations
 
 import inspect
 import re

@@ -193,8 +193,7 @@ class ProjectionRunner:
                     listener = self._listen()
                 self.catch_up()
                 backoff = 0.5
-                for _ in listener.notifies(timeout=idle_wait, stop_after=1):
-                    pass
+                self._wait_for_news(listener, stop, idle_wait)
             except Exception:  # noqa: BLE001 - a failed batch is retried, never dropped
                 log.exception("projection batch failed; retrying", backoff_s=backoff)
                 if listener is not None:
@@ -204,6 +203,15 @@ class ProjectionRunner:
                 backoff = min(backoff * 2, 30.0)
         if listener is not None:
             listener.close()
+
+    @staticmethod
+    def _wait_for_news(listener: psycopg.Connection[Any], stop: threading.Event,
+                       idle_wait: float) -> None:
+        """Return on a NOTIFY, on ``stop``, or after ``idle_wait`` seconds."""
+        deadline = time.monotonic() + idle_wait
+        while not stop.is_set() and time.monotonic() < deadline:
+            if any(True for _ in listener.notifies(timeout=0.2, stop_after=1)):
+                return
 
     def _listen(self) -> psycopg.Connection[Any]:
         conn = psycopg.connect(self._datastore.pool.conninfo, autocommit=True,

@@ -1,0 +1,107 @@
+"""The README's commands, run as a user runs them: real processes, embedded servers that the
+CLI starts itself in a fresh data folder."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+KARMA = [sys.executable, "-m", "handlers.cli"]
+
+
+@pytest.fixture(scope="module")
+def karma_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    home = tmp_path_factory.mktemp("karma") / ".karma"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("KARMA_")}
+    env["KARMA_HOME"] = str(home)
+    yield env
+    subprocess.run([*KARMA, "down"], env=env, capture_output=True, timeout=60)
+
+
+def karma(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run([*KARMA, *args], env=env, capture_output=True, text=True, timeout=120)
+    if check:
+        assert done.returncode == 0, done.stderr + done.stdout
+    return done
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_up_status_and_down_manage_embedded_servers_on_loopback(karma_home):
+    started = karma(karma_home, "up")
+    assert "embedded" in started.stdout
+    nats_url = next(line.split()[1] for line in started.stdout.splitlines()
+                    if line.startswith("NATS"))
+    assert nats_url.startswith("nats://127.0.0.1:")
+    status = json.loads(karma(karma_home, "status", "--json").stdout)
+    assert status["nats"]["jetstream"] is True
+    assert "host=" in status["postgres"]["url"]  # a unix socket: no TCP listener at all
+    assert set(status["projections"]) == {"agents", "task_board", "karma_balances", "audit_log"}
+
+
+def test_the_api_serves_commands_and_the_cli_reads_them_back(karma_home):
+    karma(karma_home, "up")
+    token = karma(karma_home, "tokens", "create", "--role", "admin").stdout.strip()
+    port = free_port()
+    server = subprocess.Popen([*KARMA, "serve", "--port", str(port)], env=karma_home,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/docs", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the API did not come up"
+                time.sleep(0.2)
+        headers = {"Authorization": f"Bearer {token}"}
+        created = httpx.post(f"{base}/v1/agents", headers=headers,
+                             json={"agent_id": "fetcher-1", "role": "fetcher"})
+        assert created.status_code == 200, created.text
+        minted = httpx.post(f"{base}/v1/karma/mint", headers=headers,
+                            json={"agent_id": "fetcher-1", "amount": "1.5", "reason": "pilot"})
+        assert minted.status_code == 200, minted.text
+        board = httpx.get(f"{base}/v1/karma/leaderboard", headers=headers,
+                          params={"min_position": minted.json()["position"]}).json()
+        assert board[0]["balance"] == "1.5"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    listed = json.loads(karma(karma_home, "events", "list", "--json").stdout)
+    assert [e["event_type"] for e in listed][-3:] == [
+        "AgentRegistered", "KarmaAccountOpened", "KarmaMinted"]
+    assert "token" not in json.dumps(listed)
+    rebuilt = karma(karma_home, "projections", "rebuild", "--verify")
+    assert "NO" not in rebuilt.stdout
+
+
+def test_refused_cli_input_exits_2_and_writes_nothing(karma_home):
+    karma(karma_home, "up")
+    before = json.loads(karma(karma_home, "status", "--json").stdout)["ledger"]["head"]
+    refused = karma(karma_home, "tokens", "create", "--role", "agent", "--agent", "ghost",
+                    check=False)
+    assert refused.returncode == 2 and "unknown agent" in refused.stderr
+    unknown = karma(karma_home, "projections", "rebuild", "nope", check=False)
+    assert unknown.returncode == 2 and "known: agents" in unknown.stderr
+    assert json.loads(karma(karma_home, "status", "--json").stdout)["ledger"]["head"] == before
+
+
+def test_down_stops_both_servers(karma_home):
+    karma(karma_home, "up")
+    stopped = karma(karma_home, "down")
+    assert stopped.stdout.count("stopped") == 2
+    status = json.loads(karma(karma_home, "status", "--json").stdout)
+    assert status["postgres"]["url"] is None and status["nats"]["url"] is None
+    assert not (Path(karma_home["KARMA_HOME"]) / "nats" / "nats.json").exists()

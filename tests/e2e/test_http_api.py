@@ -1,0 +1,139 @@
+"""The HTTP API end to end: a real app, a real PostgreSQL, real tokens."""
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from handlers.http_api import create_app
+from tests.conftest import ledger_size
+
+
+@pytest.fixture
+def client(container) -> Iterator[TestClient]:
+    with TestClient(create_app(container)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def admin(container) -> dict[str, str]:
+    return {"Authorization": f"Bearer {container.tokens.create('admin').token}"}
+
+
+def agent_headers(container, client, admin, agent_id: str) -> dict[str, str]:
+    response = client.post("/v1/agents", json={"agent_id": agent_id, "role": "reader"},
+                           headers=admin)
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {container.tokens.create('agent', agent_id).token}"}
+
+
+def test_a_task_runs_its_whole_lifecycle_over_http(container, client, admin):
+    reader = agent_headers(container, client, admin, "reader-1")
+    reviewer = agent_headers(container, client, admin, "reviewer")
+    run_id = client.post("/v1/runs", json={"workflow": "research"}, headers=admin).json()["run_id"]
+    task = client.post("/v1/tasks", headers=admin, json={
+        "run_id": run_id, "task_type": "Summarise_Paper", "payload": {"pdf": "lora.pdf"},
+        "tags": ["peft"], "base_reward": "3"}).json()
+    task_id = task["task_id"]
+    steps = [
+        (admin, f"/v1/tasks/{task_id}/assign", {"agent_id": "reader-1", "scores": {"reader-1": 1}}),
+        (reader, f"/v1/tasks/{task_id}/start", {"agent_id": "reader-1"}),
+        (reader, f"/v1/tasks/{task_id}/artifacts", {"parts": [{"kind": "text", "text": "LoRA"}]}),
+        (reader, f"/v1/tasks/{task_id}/complete", {"duration_ms": 900, "tokens": 120}),
+        (reviewer, f"/v1/tasks/{task_id}/reviews",
+         {"reviewer_id": "reviewer", "quality": 1.2, "rationale": "accurate"}),
+        (admin, "/v1/karma/mint", {"agent_id": "reader-1", "amount": "3.6", "reason": "review",
+                                   "task_id": task_id}),
+    ]
+    for headers, path, body in steps:
+        response = client.post(path, json=body, headers=headers)
+        assert response.status_code == 200, (path, response.text)
+    position = response.json()["position"]
+    board = client.get(f"/v1/tasks/{task_id}", params={"min_position": position},
+                       headers=reader).json()
+    assert board["state"] == "completed" and board["reviews"] == 1 and board["run_id"] == run_id
+    leaderboard = client.get("/v1/karma/leaderboard", headers=reader).json()
+    assert leaderboard[0]["agent_id"] == "reader-1" and leaderboard[0]["balance"] == "3.6"
+    events = client.get("/v1/events", params={"run_id": run_id}, headers=admin).json()
+    assert [e["event_type"] for e in events] == [
+        "RunStarted", "TaskIssued", "TaskAssigned", "TaskStarted", "ArtifactProduced",
+        "TaskCompleted", "ReviewScored", "KarmaMinted"]
+
+
+REFUSED = [
+    ("no token", None, "/v1/agents", {"agent_id": "x", "role": "r"}, 401, "unauthorized"),
+    ("wrong token", "kl_000000000000_nope", "/v1/agents", {"agent_id": "x", "role": "r"},
+     401, "unauthorized"),
+    ("garbage token", "not-a-token", "/v1/agents", {"agent_id": "x", "role": "r"},
+     401, "unauthorized"),
+    ("NaN amount", "admin", "/v1/karma/mint", {"agent_id": "reader-1", "amount": "NaN",
+                                               "reason": "r"}, 422, "invalid_request"),
+    ("infinite amount", "admin", "/v1/karma/mint",
+     {"agent_id": "reader-1", "amount": "Infinity", "reason": "r"}, 422, "invalid_request"),
+    ("negative amount", "admin", "/v1/karma/mint",
+     {"agent_id": "reader-1", "amount": -5, "reason": "r"}, 422, "invalid_request"),
+    ("burn above balance", "admin", "/v1/karma/burn",
+     {"agent_id": "reader-1", "amount": 5, "reason": "r"}, 409, "insufficient_karma"),
+    ("unknown agent", "admin", "/v1/karma/mint",
+     {"agent_id": "ghost", "amount": 1, "reason": "r"}, 404, "not_found"),
+    ("unknown task", "admin", "/v1/tasks/nope/cancel", {"reason": "r"}, 404, "not_found"),
+    ("illegal transition", "admin", "/v1/tasks/{task}/complete", {}, 409, "illegal_transition"),
+    ("agent acting as another", "agent", "/v1/tasks/{task}/reject",
+     {"agent_id": "reader-2", "reason": "r"}, 403, "forbidden"),
+    ("agent minting", "agent", "/v1/karma/mint",
+     {"agent_id": "reader-1", "amount": 1, "reason": "r"}, 403, "forbidden"),
+    ("unknown field", "admin", "/v1/agents",
+     {"agent_id": "x", "role": "r", "karma": 99}, 422, "invalid_request"),
+    ("oversize payload", "admin", "/v1/tasks",
+     {"task_type": "Fetch_Paper", "payload": {"blob": "x" * 300_000}}, 413, "payload_too_large"),
+    ("payload over the task limit", "admin", "/v1/tasks",
+     {"task_type": "Fetch_Paper", "payload": {"blob": "x" * 70_000}}, 422, "invalid_request"),
+]
+
+
+@pytest.mark.parametrize(("case", "who", "path", "body", "status", "code"), REFUSED,
+                         ids=[r[0] for r in REFUSED])
+def test_refused_requests_get_a_clear_error_and_write_nothing(
+        container, client, admin, case, who, path, body, status, code):
+    agent = agent_headers(container, client, admin, "reader-1")
+    agent_headers(container, client, admin, "reader-2")
+    task_id = client.post("/v1/tasks", json={"task_type": "Fetch_Paper"}, headers=admin
+                          ).json()["task_id"]
+    client.post(f"/v1/tasks/{task_id}/assign", json={"agent_id": "reader-2"}, headers=admin)
+    headers = {"admin": admin, "agent": agent, None: {}}.get(
+        who, {"Authorization": f"Bearer {who}"})
+    before = ledger_size(container)
+    response = client.post(path.format(task=task_id), json=body, headers=headers)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+    assert response.json()["error"]["message"]
+    assert ledger_size(container) == before
+
+
+def test_malformed_json_is_a_400_and_writes_nothing(container, client, admin):
+    before = ledger_size(container)
+    response = client.post("/v1/agents", content=b'{"agent_id": "x", "role": ',
+                           headers={**admin, "Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_json"
+    assert ledger_size(container) == before
+
+
+def test_reads_need_a_token_too(client):
+    assert client.get("/v1/karma/leaderboard").status_code == 401
+
+
+def test_a_revoked_token_no_longer_works(container, client):
+    issued = container.tokens.create("admin")
+    headers = {"Authorization": f"Bearer {issued.token}"}
+    assert client.get("/v1/agents", headers=headers).status_code == 200
+    container.tokens.revoke(issued.token_id)
+    response = client.get("/v1/agents", headers=headers)
+    assert response.status_code == 401 and "revoked" in response.json()["error"]["message"]
+
+
+def test_the_openapi_document_lists_every_command(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/v1/tasks/{task_id}/reviews" in paths and "/v1/karma/mint" in paths
+    body_schema = paths["/v1/tasks/{task_id}/start"]["post"]["requestBody"]
+    assert body_schema["required"]
