@@ -188,7 +188,7 @@ def start_run(svc: LedgerService, cmd: c.StartRun, actor: c.Principal,
               unit: UnitOfWork) -> dict[str, str]:
     require_admin(actor, "start runs")
     run_id = cmd.run_id or svc.make_id()
-    if unit.exists(Run, run_id):
+    if cmd.run_id is not None and unit.exists(Run, run_id):
         raise AlreadyExistsError(f"run {run_id!r} already exists")
     run = Run.start(run_id, workflow=cmd.workflow, config_digest=cmd.config_digest,
                     seed=cmd.seed, code_version=cmd.code_version, at=svc.clock(),
@@ -210,7 +210,8 @@ def issue_task(svc: LedgerService, cmd: c.IssueTask, actor: c.Principal,
     require_admin(actor, "issue tasks")
     require_run(unit, cmd)
     task_id = cmd.task_id or svc.make_id()
-    if unit.exists(Task, task_id):
+    # A generated id is a fresh uuid4: only an id the caller chose can already be taken.
+    if cmd.task_id is not None and unit.exists(Task, task_id):
         raise AlreadyExistsError(f"task {task_id!r} already exists")
     if cmd.parent_id is not None:
         unit.get(Task, cmd.parent_id)
