@@ -1,0 +1,12 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY domain domain
+COPY handlers handlers
+COPY projections projections
+COPY streams streams
+COPY adapters adapters
+COPY migrations migrations
+RUN pip install --no-cache-dir .
+# The API listens on all interfaces inside the container; publish the port deliberately.
+CMD ["karma", "serve", "--host", "0.0.0.0", "--port", "8000"]
