@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from psycopg import Cursor
-from psycopg.types.json import Jsonb
+import orjson
 
 from domain.base import DomainEvent
 from projections.base import Projection
@@ -20,7 +20,8 @@ def audit_row(position: int, event: DomainEvent) -> tuple[Any, ...]:
     return (
         position, event.event_id, event.originator_id, event.originator_version,
         type(event).context(), type(event).__name__, event.timestamp,
-        provenance.run_id, provenance.correlation_id, provenance.causation_id, Jsonb(payload),
+        provenance.run_id, provenance.correlation_id, provenance.causation_id,
+        orjson.dumps(payload, option=orjson.OPT_SORT_KEYS).decode(),
     )
 
 
@@ -28,10 +29,13 @@ class AuditLogProjection(Projection):
     name = "audit_log"
     tables = {"audit_log": "position"}
 
+    pipelined = False  # COPY is not allowed in pipeline mode, and needs no pipeline
+
     def apply_batch(self, curs: Cursor[Any], events: list[tuple[int, DomainEvent]]) -> None:
-        curs.executemany(
-            "INSERT INTO audit_log (position, event_id, originator_id, originator_version,"
-            " context, event_type, occurred_at, run_id, correlation_id, causation_id, payload)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [audit_row(position, event) for position, event in events],
-        )
+        with curs.copy(
+            "COPY audit_log (position, event_id, originator_id, originator_version, context,"
+            " event_type, occurred_at, run_id, correlation_id, causation_id, payload)"
+            " FROM STDIN"
+        ) as copy:
+            for position, event in events:
+                copy.write_row(audit_row(position, event))

@@ -34,6 +34,8 @@ class Projection(ABC):
     tables: ClassVar[dict[str, str]]
     """Each table of the view and the columns that order its rows (for the digest)."""
     handlers: ClassVar[dict[type, Handler]] = {}
+    pipelined: ClassVar[bool] = True
+    """Apply batches in pipeline mode (no wait per statement); off for views that COPY."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -2,41 +2,58 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from psycopg import Cursor
 
+from domain.base import DomainEvent
 from domain.karma import KarmaAccountOpened, KarmaBurned, KarmaMinted
-from projections.base import Projection, handles
+from projections.base import Projection
+
+
+@dataclass
+class _Movement:
+    minted: Decimal = Decimal(0)
+    burned: Decimal = Decimal(0)
+    entries: int = 0
+    last_at: datetime | None = None
 
 
 class KarmaBalancesProjection(Projection):
+    """Folds a batch into one row update per agent: the same result as one update per
+    event (sums are exact Decimals), in a fraction of the statements."""
+
     name = "karma_balances"
     tables = {"karma_balances": "agent_id"}
 
-    @handles(KarmaAccountOpened)
-    def _karma_account_opened(self, event: KarmaAccountOpened, curs: Cursor[Any], position: int) -> None:
-        curs.execute(
-            "INSERT INTO karma_balances (agent_id, balance, minted, burned, entries, updated_at)"
-            " VALUES (%s, 0, 0, 0, 0, %s)",
-            (event.agent_id, event.timestamp),
-        )
-
-    @handles(KarmaMinted)
-    def _karma_minted(self, event: KarmaMinted, curs: Cursor[Any], position: int) -> None:
-        curs.execute(
-            "UPDATE karma_balances SET balance = balance + %s, minted = minted + %s,"
-            " entries = entries + 1, updated_at = %s WHERE agent_id = %s",
-            (event.amount, event.amount, event.timestamp, _agent_of(event.originator_id)),
-        )
-
-    @handles(KarmaBurned)
-    def _karma_burned(self, event: KarmaBurned, curs: Cursor[Any], position: int) -> None:
-        curs.execute(
-            "UPDATE karma_balances SET balance = balance - %s, burned = burned + %s,"
-            " entries = entries + 1, updated_at = %s WHERE agent_id = %s",
-            (event.amount, event.amount, event.timestamp, _agent_of(event.originator_id)),
-        )
+    def apply_batch(self, curs: Cursor[Any], events: list[tuple[int, DomainEvent]]) -> None:
+        opened: list[tuple[str, datetime]] = []
+        moved: dict[str, _Movement] = {}
+        for _, event in events:
+            if isinstance(event, KarmaAccountOpened):
+                opened.append((event.agent_id, event.timestamp))
+            elif isinstance(event, KarmaMinted | KarmaBurned):
+                movement = moved.setdefault(_agent_of(event.originator_id), _Movement())
+                if isinstance(event, KarmaMinted):
+                    movement.minted += event.amount
+                else:
+                    movement.burned += event.amount
+                movement.entries += 1
+                movement.last_at = event.timestamp
+        if opened:
+            curs.executemany(
+                "INSERT INTO karma_balances (agent_id, balance, minted, burned, entries,"
+                " updated_at) VALUES (%s, 0, 0, 0, 0, %s)", opened)
+        if moved:
+            curs.executemany(
+                "UPDATE karma_balances SET balance = balance + %s - %s, minted = minted + %s,"
+                " burned = burned + %s, entries = entries + %s, updated_at = %s"
+                " WHERE agent_id = %s",
+                [(m.minted, m.burned, m.minted, m.burned, m.entries, m.last_at, agent_id)
+                 for agent_id, m in moved.items()])
 
 
 def _agent_of(account_id: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,24 +76,33 @@ class ProjectionRunner:
 
     def catch_up(self, names: Iterable[str] | None = None, until: int | None = None) -> int:
         """Apply every event up to ``until`` (default: the head now) to the named projections
-        (default: all). Returns the position they reached."""
-        target = self.head() if until is None else until
-        for name in names or list(self.projections):
-            self._catch_up(self.get(name), target)
-        return target
+        (default: all). Returns the position they reached.
 
-    def _catch_up(self, projection: Projection, until: int) -> None:
+        Each batch is read and decoded once and offered to every projection that is behind;
+        each projection applies the part after its own position in its own transaction."""
+        target = self.head() if until is None else until
+        chosen = [self.get(name) for name in (names or list(self.projections))]
         while True:
-            with self._datastore.get_connection() as conn, conn.transaction():
-                position = self._lock_position(conn, projection.name)
-                if position >= until:
-                    return
-                events = self._read(conn, position, until, self.batch_size)
-                if not events:
-                    return
-                with conn.cursor() as curs:
-                    projection.apply_batch(curs, events)
-                self._move(conn, projection.name, events[-1][0])
+            positions = self.positions()
+            behind = [p for p in chosen if positions[p.name] < target]
+            if not behind:
+                return target
+            with self._datastore.get_connection() as conn:
+                events = self._read(conn, min(positions[p.name] for p in behind), target,
+                                    self.batch_size)
+            if not events:
+                return target
+            for projection in behind:
+                self._apply_after_position(projection, events)
+
+    def _apply_after_position(self, projection: Projection,
+                              events: list[tuple[int, DomainEvent]]) -> None:
+        with self._datastore.get_connection() as conn, conn.transaction():
+            position = self._lock_position(conn, projection.name)
+            fresh = [event for event in events if event[0] > position]
+            if fresh:
+                self._apply(conn, projection, fresh)
+                self._move(conn, projection.name, fresh[-1][0])
 
     def _read(
         self, conn: psycopg.Connection[Any], after: int, until: int, limit: int
@@ -113,6 +123,14 @@ class ProjectionRunner:
             )
             for row in rows
         ]
+
+    @staticmethod
+    def _apply(conn: psycopg.Connection[Any], projection: Projection,
+               events: list[tuple[int, DomainEvent]]) -> None:
+        # Pipeline mode sends a batch's statements without waiting for each reply: the
+        # round trips, not the statements, are what a per-event view update costs.
+        with conn.pipeline() if projection.pipelined else nullcontext(), conn.cursor() as curs:
+            projection.apply_batch(curs, events)
 
     @staticmethod
     def _lock_position(conn: psycopg.Connection[Any], name: str) -> int:
@@ -165,7 +183,7 @@ class ProjectionRunner:
         the ledger from event 1 to the same position. Readers see the old view until the
         rebuilt one commits; the live runner waits on the position lock meanwhile."""
         projection = self.get(name)
-        self._catch_up(projection, self.head())
+        self.catch_up([name])
         with self._datastore.get_connection() as conn, conn.transaction():
             position = self._lock_position(conn, name)
             with conn.cursor() as curs:
@@ -176,7 +194,7 @@ class ProjectionRunner:
                     events = self._read(conn, after, position, self.batch_size)
                     if not events:
                         break
-                    projection.apply_batch(curs, events)
+                    self._apply(conn, projection, events)
                     after = events[-1][0]
                 rebuilt_digest = projection.digest(curs)
             self._move(conn, name, position)
