@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import orjson
-from eventsourcing.application import Application
-from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.persistence import Mapper, MapperDeserialisationError, Recording, StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
 from pydantic import BaseModel
 
-from domain.base import Snapshot
+from domain.base import Aggregate, Snapshot
 from domain.karma import KarmaAccount
 
 EVENTS_TABLE = "ledger_events"
@@ -78,6 +78,7 @@ class Ledger(Application[str]):
         # Tables are created in __init__ under a lock: processes starting together
         # (API, workers, CLI) otherwise collide on CREATE OR REPLACE FUNCTION.
         "CREATE_TABLE": "n",
+        "APPLICATION_RECORDER_TOPIC": "adapters.copy_recorder:CopyApplicationRecorder",
     }
     snapshotting_intervals: ClassVar[dict[type, int]] = {KarmaAccount: SNAPSHOT_INTERVAL}
     snapshot_class = Snapshot
@@ -93,6 +94,18 @@ class Ledger(Application[str]):
                     self.snapshots.recorder.create_table()  # type: ignore[attr-defined]
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (CREATE_TABLES_LOCK,))
+
+    def save_aggregates(self, *aggregates: Aggregate) -> list[Recording[str]]:
+        """``save`` for our aggregates, without the library's per-object runtime-protocol
+        ``isinstance`` checks (about 30 µs each on Python 3.11: a fifth of batched ingest)."""
+        processing_event: ProcessingEvent[str] = ProcessingEvent()
+        for aggregate in aggregates:
+            processing_event.events.extend(aggregate.collect_events())
+            processing_event.aggregates[aggregate.id] = aggregate
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
 
     def construct_mapper(self) -> Mapper[str]:
         return PydanticMapper()
