@@ -55,6 +55,7 @@ def ledger_env(database_url: str, pool_size: int = 4) -> dict[str, str]:
         "POSTGRES_PORT": str(info.get("port", "5432")),
         "POSTGRES_USER": str(info.get("user", "postgres")),
         "POSTGRES_PASSWORD": str(info.get("password", "")),
+        "POSTGRES_CONNECT_TIMEOUT": "10",
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": str(pool_size * 2),
         # A rebuild holds one transaction open while Python decodes each batch.

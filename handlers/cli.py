@@ -22,6 +22,7 @@ from rich.table import Table
 
 from adapters import embedded_nats, embedded_postgres, nats_probe
 from domain.errors import DomainError
+from handlers import logs
 from handlers.bootstrap import Container, redact
 from handlers.queries import EventFilter, Queries
 from handlers.settings import Settings
@@ -36,6 +37,11 @@ app.add_typer(db_app, name="db")
 app.add_typer(events_app, name="events")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(projections_app, name="projections")
+
+@app.callback()
+def main() -> None:
+    logs.configure()
+
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -124,13 +130,16 @@ def status(as_json: JsonFlag = False) -> None:
             report["ledger"] = {"head": head}
             report["projections"] = {name: {"position": position, "lag": head - position}
                                      for name, position in runner.positions().items()}
+        except Exception as error:  # noqa: BLE001 - status reports what it cannot reach
+            report["postgres"]["error"] = f"unreachable: {error}"
         finally:
             built.close()
     if as_json:
         print_json(report)
         return
     console.print(f"data folder  {home}")
-    console.print(f"PostgreSQL   {report['postgres']['url'] or 'not running'}")
+    console.print(f"PostgreSQL   {report['postgres']['url'] or 'not running'}"
+                  + (f"  ({report['postgres']['error']})" if "error" in report["postgres"] else ""))
     nats_line = report["nats"]["url"] or "not running"
     if "detail" in report["nats"]:
         nats_line += f"  ({report['nats']['detail']})"
