@@ -18,6 +18,8 @@ from handlers.settings import Settings
 from handlers.tokens import TokenStore
 from projections.registry import all_projections
 from projections.runner import ProjectionRunner
+from streams.relay import OutboxRelay
+from streams.topology import Topology
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,17 @@ class Container:
     @cached_property
     def projections(self) -> ProjectionRunner:
         return ProjectionRunner(self.ledger, all_projections())
+
+    @cached_property
+    def topology(self) -> Topology:
+        settings = self.settings
+        return Topology(namespace=settings.nats_namespace, replicas=settings.nats_replicas,
+                        duplicate_window_s=settings.duplicate_window_s,
+                        task_max_deliver=settings.task_max_deliver,
+                        task_ack_wait_s=settings.task_ack_wait_s)
+
+    def relay(self) -> OutboxRelay:
+        return OutboxRelay(self.ledger, self.endpoints.nats_url, self.topology)
 
     @cached_property
     def tokens(self) -> TokenStore:

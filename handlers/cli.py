@@ -6,16 +6,19 @@ input exits with status 2 and a message, and writes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
+import nats
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -26,6 +29,8 @@ from handlers import logs
 from handlers.bootstrap import Container, redact
 from handlers.queries import EventFilter, Queries
 from handlers.settings import Settings
+from streams import consumers
+from streams.topology import declare
 
 app = typer.Typer(help="Karma Ledger: an event-sourced ledger of multi-agent AI work.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -36,7 +41,9 @@ projections_app = typer.Typer(help="Read models built from the ledger.", no_args
 app.add_typer(db_app, name="db")
 app.add_typer(events_app, name="events")
 app.add_typer(tokens_app, name="tokens")
+stream_app = typer.Typer(help="The LEDGER stream on NATS JetStream.", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
+app.add_typer(stream_app, name="stream")
 
 @app.callback()
 def main() -> None:
@@ -268,6 +275,64 @@ def projections_run() -> None:
             built.projections.follow(stop)
         except KeyboardInterrupt:
             stop.set()
+
+
+@app.command()
+def relay() -> None:
+    """Publish every ledger event on JetStream (LEDGER), once and in order, until stopped.
+    A second relay waits as a standby until the first one stops."""
+    with container() as built:
+        console.print(f"relaying the ledger to {built.endpoints.nats_url} "
+                      f"(stream {built.topology.ledger_stream})")
+        asyncio.run(_run_until_signal(built.relay().run))
+
+
+async def _run_until_signal(run: Any) -> Any:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return await run(stop)
+
+
+@stream_app.command("tail")
+def stream_tail(
+    subject: Annotated[str | None, typer.Option(help="Only this subject (wildcards allowed).")] = None,
+    from_position: Annotated[int | None, typer.Option(min=1, help="Start at this ledger position.")] = None,
+    from_sequence: Annotated[int | None, typer.Option(min=1, help="Start at this stream sequence.")] = None,
+    since: Annotated[datetime | None, typer.Option(help="Start at this time (ISO 8601).")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Stop after this many messages.")] = None,
+    follow: Annotated[bool, typer.Option("--follow", help="Wait for new messages.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Print LEDGER messages from a ledger position, a stream sequence or a time."""
+    if sum(option is not None for option in (from_position, from_sequence, since)) > 1:
+        errors.print("[red]error:[/red] give at most one of --from-position, --from-sequence, --since")
+        raise typer.Exit(2)
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    start = consumers.StartAt(position=from_position, sequence=from_sequence, time=since)
+    with container() as built:
+        asyncio.run(_tail(built, start, subject, limit, follow, as_json))
+
+
+async def _tail(built: Container, start: consumers.StartAt, subject: str | None,
+                limit: int | None, follow: bool, as_json: bool) -> None:
+    client = await nats.connect(built.endpoints.nats_url)
+    try:
+        js = client.jetstream()
+        await declare(js, built.topology)
+        async for sequence, event in consumers.tail(js, built.topology, start, subject,
+                                                    limit, follow):
+            if as_json:
+                sys.stdout.write(json.dumps({"sequence": sequence, **event}) + "\n")
+            else:
+                console.print(f"{sequence:>8} pos {event['position']:>8} {event['time']} "
+                              f"{event['type']} {event['subject']}")
+    except consumers.PositionNotPublishedError as error:
+        raise ValueError(str(error)) from None
+    finally:
+        await client.close()
 
 
 @app.command()

@@ -22,7 +22,8 @@ PAYLOAD_LIMIT_BYTES = 64 * 1024
 """Largest task payload or artifact accepted, as JSON. Big content belongs in a file part."""
 
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
-TaskType = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
+TaskType = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
+"""A task type is one NATS subject token (tasks.<type>): no dots, no wildcards."""
 Text = Annotated[str, Field(max_length=4096)]
 Reason = Annotated[str, Field(min_length=1, max_length=4096)]
 Amount = Annotated[Decimal, Field(gt=0, le=MAX_AMOUNT, max_digits=18, decimal_places=6)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import orjson
+from psycopg import sql
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, Recording, StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
@@ -85,6 +86,11 @@ class Ledger(Application[str]):
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
+        self._select_after = sql.SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state"
+            " FROM {} WHERE notification_id > %s AND notification_id <= %s"
+            " ORDER BY notification_id LIMIT %s"
+        ).format(sql.Identifier(EVENTS_TABLE))
         datastore = self.recorder.datastore  # type: ignore[attr-defined]
         with datastore.get_connection() as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (CREATE_TABLES_LOCK,))
@@ -106,6 +112,22 @@ class Ledger(Application[str]):
         self._take_snapshots(processing_event)
         self._notify(recordings)
         return recordings
+
+    def read_after(
+        self, conn: Any, after: int, until: int, limit: int
+    ) -> list[tuple[int, Any]]:
+        """Events with positions in (after, until], oldest first, at most ``limit``, decoded
+        (and upcast) to their current classes. ``conn`` is a connection of this ledger's
+        datastore, so a caller can read inside its own transaction."""
+        rows = conn.execute(self._select_after, (after, until, limit), prepare=True).fetchall()
+        to_event = self.mapper.to_domain_event
+        return [
+            (row["notification_id"],
+             to_event(StoredEvent(originator_id=row["originator_id"],
+                                  originator_version=row["originator_version"],
+                                  topic=row["topic"], state=bytes(row["state"]))))
+            for row in rows
+        ]
 
     def construct_mapper(self) -> Mapper[str]:
         return PydanticMapper()

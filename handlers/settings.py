@@ -32,6 +32,14 @@ class Settings(BaseSettings):
         default=64 * 1024, description="Largest task payload or artifact, as JSON, in bytes."
     )
     pool_size: int = 4
+    nats_namespace: str = Field(
+        default="", pattern=r"^[a-z0-9_]{0,32}$",
+        description="Prefix of stream names and subjects, to share a NATS server.")
+    nats_replicas: int = Field(default=1, ge=1, le=5,
+                               description="JetStream replicas (3 on a cluster).")
+    duplicate_window_s: float = Field(default=120.0, gt=0)
+    task_max_deliver: int = Field(default=5, ge=1)
+    task_ack_wait_s: float = Field(default=30.0, gt=0)
 
     @property
     def home_path(self) -> Path:

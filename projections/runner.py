@@ -16,11 +16,10 @@ from typing import Any
 
 import psycopg
 import structlog
-from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
 from domain.base import DomainEvent
-from handlers.ledger import EVENTS_TABLE, Ledger
+from handlers.ledger import Ledger
 from projections.base import Projection
 
 log = structlog.get_logger(__name__)
@@ -52,11 +51,6 @@ class ProjectionRunner:
         self.projections = {projection.name: projection for projection in projections}
         self.batch_size = batch_size
         self._datastore = ledger.recorder.datastore  # type: ignore[attr-defined]
-        self._select_events = sql.SQL(
-            "SELECT notification_id, originator_id, originator_version, topic, state"
-            " FROM {} WHERE notification_id > %s AND notification_id <= %s"
-            " ORDER BY notification_id LIMIT %s"
-        ).format(sql.Identifier(EVENTS_TABLE))
 
     def get(self, name: str) -> Projection:
         try:
@@ -88,7 +82,7 @@ class ProjectionRunner:
             if not behind:
                 return target
             with self._datastore.get_connection() as conn:
-                events = self._read(conn, min(positions[p.name] for p in behind), target,
+                events = self.ledger.read_after(conn, min(positions[p.name] for p in behind), target,
                                     self.batch_size)
             if not events:
                 return target
@@ -103,26 +97,6 @@ class ProjectionRunner:
             if fresh:
                 self._apply(conn, projection, fresh)
                 self._move(conn, projection.name, fresh[-1][0])
-
-    def _read(
-        self, conn: psycopg.Connection[Any], after: int, until: int, limit: int
-    ) -> list[tuple[int, DomainEvent]]:
-        rows = conn.execute(self._select_events, (after, until, limit)).fetchall()
-        to_event = self.ledger.mapper.to_domain_event
-        return [
-            (
-                row["notification_id"],
-                to_event(
-                    StoredEvent(
-                        originator_id=row["originator_id"],
-                        originator_version=row["originator_version"],
-                        topic=row["topic"],
-                        state=bytes(row["state"]),
-                    )
-                ),
-            )
-            for row in rows
-        ]
 
     @staticmethod
     def _apply(conn: psycopg.Connection[Any], projection: Projection,
@@ -191,7 +165,7 @@ class ProjectionRunner:
                 projection.clear(curs)
                 after = 0
                 while after < position:
-                    events = self._read(conn, after, position, self.batch_size)
+                    events = self.ledger.read_after(conn, after, position, self.batch_size)
                     if not events:
                         break
                     self._apply(conn, projection, events)

@@ -4,11 +4,15 @@ databases) and KARMA_TEST_NATS_URL. Every test gets its own fresh database."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from uuid import uuid4
 
+import nats
+import nats.js.errors
 import psycopg
 import pytest
 from psycopg import sql
@@ -68,10 +72,24 @@ def database_url_as_uri(conninfo: str) -> str:
 
 @pytest.fixture
 def container(database_url: str, nats_url: str, tmp_path: Path) -> Iterator[Container]:
-    settings = Settings(home=tmp_path / "home", database_url=database_url, nats_url=nats_url)
+    # Its own stream names and subjects too, so tests sharing a NATS server never meet.
+    settings = Settings(home=tmp_path / "home", database_url=database_url, nats_url=nats_url,
+                        nats_namespace=f"t{uuid4().hex[:12]}")
     built = Container(settings, Endpoints(database_url, nats_url, False, False))
     yield built
     built.close()
+    asyncio.run(delete_streams(nats_url, built.topology))
+
+
+async def delete_streams(nats_url: str, topology) -> None:
+    client = await nats.connect(nats_url)
+    try:
+        js = client.jetstream()
+        for stream in (topology.ledger_stream, topology.tasks_stream):
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await js.delete_stream(stream)
+    finally:
+        await client.close()
 
 
 @pytest.fixture

@@ -1,0 +1,191 @@
+"""The outbox relay: tails the ledger and publishes every event once on JetStream, in order.
+
+The ledger's events table is the outbox, and JetStream holds the cursor: the last message
+on LEDGER carries the ledger position it came from, so after a crash the relay resumes
+right after it, and nothing is published twice. Each message also carries
+``Nats-Msg-Id`` (dropped by the server if re-published inside the duplicate window) and
+``Nats-Expected-Last-Msg-Id`` naming the ledger event before it (refused unless the stream
+ends exactly there), and only the relay holding a PostgreSQL advisory lock publishes at all:
+a second relay waits as a standby.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import nats
+import psycopg
+import structlog
+from nats.js import JetStreamContext
+from nats.js.errors import APIError
+from psycopg import sql
+
+from domain.base import DomainEvent
+from domain.tasks import TaskIssued
+from handlers.ledger import Ledger
+from streams import cloudevents
+from streams.topology import Topology, declare
+
+log = structlog.get_logger(__name__)
+
+RELAY_LOCK = 0x72656C6179  # "relay"
+
+
+class StreamCursorError(RuntimeError):
+    """The stream's last message does not say which ledger position it holds."""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    position: int
+    """Ledger position of the last event on the stream (0: none yet)."""
+    stream_sequence: int
+
+
+async def read_cursor(js: JetStreamContext, topology: Topology) -> Cursor:
+    info = await js.stream_info(topology.ledger_stream)
+    last = info.state.last_seq
+    if not last:
+        return Cursor(0, 0)
+    if not info.state.messages:
+        raise StreamCursorError(
+            f"stream {topology.ledger_stream} is empty but has published up to sequence "
+            f"{last}: its messages expired, so the relay cannot tell where it stopped"
+        )
+    message = await js.get_msg(topology.ledger_stream, last)
+    try:
+        return Cursor(int((message.headers or {})[cloudevents.POSITION_HEADER]), last)
+    except (KeyError, ValueError):
+        raise StreamCursorError(
+            f"message {last} on {topology.ledger_stream} has no {cloudevents.POSITION_HEADER}"
+        ) from None
+
+
+class OutboxRelay:
+    def __init__(self, ledger: Ledger, nats_url: str, topology: Topology,
+                 batch_size: int = 1000, idle_wait: float = 1.0,
+                 ack_timeout: float = 10.0) -> None:
+        self.ledger = ledger
+        self.ack_timeout = ack_timeout
+        self.nats_url = nats_url
+        self.topology = topology
+        self.batch_size = batch_size
+        self.idle_wait = idle_wait
+        self.published = 0
+        self._datastore = ledger.recorder.datastore  # type: ignore[attr-defined]
+
+    async def run(self, stop: asyncio.Event, until: int | None = None) -> Cursor:
+        """Publish until ``stop`` is set, or (when given) until position ``until`` is on
+        the stream. Returns the cursor it reached."""
+        lock = await asyncio.to_thread(self._connect_lock_connection)
+        try:
+            if not await self._lead(lock, stop):
+                return Cursor(0, 0)
+            client = await nats.connect(self.nats_url, max_reconnect_attempts=-1)
+            try:
+                await declare(self._jetstream(client), self.topology)
+                return await self._relay(client, lock, stop, until)
+            finally:
+                await client.drain()
+        finally:
+            await asyncio.to_thread(lock.close)
+
+    def _connect_lock_connection(self) -> psycopg.Connection[Any]:
+        pool = self._datastore.pool
+        conn = psycopg.connect(pool.conninfo, autocommit=True, **pool.kwargs)
+        conn.execute(sql.SQL("LISTEN {}").format(
+            sql.Identifier(self.ledger.recorder.channel_name)))  # type: ignore[attr-defined]
+        return conn
+
+    async def _lead(self, lock: psycopg.Connection[Any], stop: asyncio.Event) -> bool:
+        """Wait until this relay holds the relay lock (False if stopped first)."""
+        announced = False
+        while not stop.is_set():
+            row = await asyncio.to_thread(
+                lambda: lock.execute("SELECT pg_try_advisory_lock(%s) AS ok",
+                                     (RELAY_LOCK,)).fetchone())
+            if row["ok"]:
+                return True
+            if not announced:
+                log.info("another relay is publishing; standing by")
+                announced = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+        return False
+
+    def _jetstream(self, client: nats.NATS) -> JetStreamContext:
+        return client.jetstream(publish_async_max_pending=self.batch_size * 2)
+
+    async def _relay(self, client: nats.NATS, lock: psycopg.Connection[Any],
+                     stop: asyncio.Event, until: int | None) -> Cursor:
+        js = self._jetstream(client)
+        cursor = await read_cursor(js, self.topology)
+        log.info("relay resuming", position=cursor.position, stream_sequence=cursor.stream_sequence)
+        backoff = 0.2
+        while not stop.is_set():
+            if until is not None and cursor.position >= until:
+                break
+            try:
+                events = await asyncio.to_thread(self._read, cursor.position)
+                if not events:
+                    await asyncio.to_thread(self._wait_for_news, lock)
+                    continue
+                cursor = await self._publish(js, cursor, events)
+                backoff = 0.2
+            except (APIError, nats.errors.Error, TimeoutError) as error:
+                # The stream's tail, not our memory, says what was published. A fresh
+                # context drops acks that will never come (see _publish).
+                log.warning("publish failed; resuming from the stream's tail",
+                            error=str(error) or type(error).__name__, backoff_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                js = self._jetstream(client)
+                cursor = await read_cursor(js, self.topology)
+        return cursor
+
+    def _read(self, after: int) -> list[tuple[int, DomainEvent]]:
+        with self._datastore.get_connection() as conn:
+            return self.ledger.read_after(conn, after, 2**62, self.batch_size)
+
+    def _wait_for_news(self, lock: psycopg.Connection[Any]) -> None:
+        for _ in lock.notifies(timeout=self.idle_wait, stop_after=1):
+            pass
+
+    async def _publish(self, js: JetStreamContext, cursor: Cursor,
+                       events: list[tuple[int, DomainEvent]]) -> Cursor:
+        # Work first, then the ledger: a crash between the two re-sends the task messages
+        # (deduplicated) rather than losing them.
+        await self._publish_tasks(js, events)
+        pending = []
+        previous = cursor.position
+        for position, event in events:
+            body, headers = cloudevents.encode(position, event)
+            # Accepted only right after the event that precedes it in the ledger: a relay
+            # working from a stale cursor cannot duplicate, reorder or leave a gap.
+            if previous:
+                headers["Nats-Expected-Last-Msg-Id"] = cloudevents.message_id(previous)
+            else:
+                headers["Nats-Expected-Last-Sequence"] = "0"
+            previous = position
+            subject = self.topology.ledger_subject(type(event).context(), type(event).__name__)
+            pending.append(await js.publish_async(subject, body, headers=headers))
+        # nats-py 2.16 never resolves the future of a publish the server refused (its reply
+        # handler raises instead), so a refusal (e.g. a fenced sequence) shows as a timeout.
+        acks = await asyncio.wait_for(asyncio.gather(*pending), timeout=self.ack_timeout)
+        self.published += len(events)
+        return Cursor(events[-1][0], acks[-1].seq)
+
+    async def _publish_tasks(self, js: JetStreamContext,
+                             events: list[tuple[int, DomainEvent]]) -> None:
+        pending = []
+        for position, event in events:
+            if isinstance(event, TaskIssued):
+                body, headers = cloudevents.encode(position, event)
+                headers["Nats-Msg-Id"] = f"task:{event.task_id}"
+                pending.append(await js.publish_async(
+                    self.topology.task_subject(event.task_type), body, headers=headers))
+        if pending:
+            await asyncio.wait_for(asyncio.gather(*pending), timeout=self.ack_timeout)

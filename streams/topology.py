@@ -1,0 +1,110 @@
+"""Every stream and consumer this system declares, in one place.
+
+LEDGER keeps every ledger event (limits retention, file storage), one subject per context
+and event type. TASKS is a work queue: each task message is removed once a worker acks it.
+A namespace prefixes names and subjects so that several deployments (or tests) can share a
+NATS server without their subjects overlapping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import nats.js.errors
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+
+
+@dataclass(frozen=True)
+class Topology:
+    namespace: str = ""
+    replicas: int = 1
+    """1 for the embedded server; 3 on a NATS cluster (docker-compose docs)."""
+    duplicate_window_s: float = 120.0
+    """How long JetStream remembers a Nats-Msg-Id to drop a re-publish."""
+    ledger_max_age_s: float = 0.0
+    """0 keeps ledger messages for ever (the ledger in PostgreSQL is the source of truth)."""
+    task_max_deliver: int = 5
+    task_ack_wait_s: float = 30.0
+    task_backoff_s: tuple[float, ...] = (1.0, 5.0, 15.0, 30.0)
+
+    @property
+    def _prefix(self) -> str:
+        return f"{self.namespace}." if self.namespace else ""
+
+    @property
+    def ledger_stream(self) -> str:
+        return f"{self.namespace.upper()}_LEDGER" if self.namespace else "LEDGER"
+
+    @property
+    def tasks_stream(self) -> str:
+        return f"{self.namespace.upper()}_TASKS" if self.namespace else "TASKS"
+
+    @property
+    def ledger_subjects(self) -> str:
+        return f"{self._prefix}ledger.>"
+
+    def ledger_subject(self, context: str, event_type: str) -> str:
+        return f"{self._prefix}ledger.{context}.{event_type}"
+
+    @property
+    def task_subjects(self) -> str:
+        return f"{self._prefix}tasks.>"
+
+    def task_subject(self, task_type: str) -> str:
+        return f"{self._prefix}tasks.{task_type}"
+
+    def ledger_stream_config(self) -> StreamConfig:
+        return StreamConfig(
+            name=self.ledger_stream,
+            subjects=[self.ledger_subjects],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            num_replicas=self.replicas,
+            duplicate_window=self.duplicate_window_s,
+            max_age=self.ledger_max_age_s,
+            allow_direct=True,
+        )
+
+    def tasks_stream_config(self) -> StreamConfig:
+        return StreamConfig(
+            name=self.tasks_stream,
+            subjects=[self.task_subjects],
+            retention=RetentionPolicy.WORK_QUEUE,
+            storage=StorageType.FILE,
+            num_replicas=self.replicas,
+            duplicate_window=self.duplicate_window_s,
+        )
+
+    def worker_durable(self, task_type: str) -> str:
+        """The one durable consumer that every worker of a task type shares."""
+        return f"workers-{task_type}"
+
+    def worker_consumer_config(self, task_type: str) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=self.worker_durable(task_type),
+            filter_subject=self.task_subject(task_type),
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.task_ack_wait_s,
+            max_deliver=self.task_max_deliver,
+            backoff=list(self.task_backoff_s),
+        )
+
+
+async def declare(js: JetStreamContext, topology: Topology) -> None:
+    """Create the streams, or bring their configuration up to date."""
+    for config in (topology.ledger_stream_config(), topology.tasks_stream_config()):
+        try:
+            await js.stream_info(config.name)
+        except nats.js.errors.NotFoundError:
+            await js.add_stream(config=config)
+        else:
+            await js.update_stream(config=config)
