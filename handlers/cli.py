@@ -336,6 +336,53 @@ async def _tail(built: Container, start: consumers.StartAt, subject: str | None,
 
 
 @app.command()
+def worker(
+    types: Annotated[str, typer.Option(help="Task types to work, comma-separated.")],
+    agent: Annotated[str, typer.Option(help="The registered agent this worker acts as.")],
+    concurrency: Annotated[int, typer.Option(min=1, max=64)] = 1,
+    handlers_module: Annotated[str | None, typer.Option(
+        "--handlers", help="A module whose HANDLERS dict adds task types.")] = None,
+) -> None:
+    """Work tasks from the queues of the given types, as one agent, until stopped. Run more
+    processes (here or on other machines) to scale: they share one consumer per type."""
+    from handlers.task_handlers import builtin_handlers, load_handlers
+    from handlers.task_worker import TaskWorker
+
+    with container() as built:
+        handlers = builtin_handlers(built.settings.home_path)
+        if handlers_module:
+            handlers.update(load_handlers(handlers_module))
+        task_types = [t.strip() for t in types.split(",") if t.strip()]
+        unknown = sorted(set(task_types) - set(handlers))
+        if unknown:
+            raise ValueError(f"no handler for {', '.join(unknown)}; known: {', '.join(sorted(handlers))}")
+        if f"agent/{agent}" not in built.ledger.repository:
+            raise ValueError(f"unknown agent {agent!r}: register it first")
+        task_worker = TaskWorker(built.service, agent, handlers)
+        console.print(f"agent {agent} working {', '.join(task_types)} (concurrency {concurrency})")
+        asyncio.run(_run_until_signal(
+            lambda stop: _work(built, task_worker, task_types, concurrency, stop)))
+
+
+async def _work(built: Container, task_worker: Any, task_types: list[str], concurrency: int,
+                stop: asyncio.Event) -> None:
+    from streams.work_queue import build_broker
+
+    client = await nats.connect(built.endpoints.nats_url)
+    try:
+        await declare(client.jetstream(), built.topology)
+    finally:
+        await client.close()
+    broker = build_broker(built.endpoints.nats_url, built.topology, task_worker, task_types,
+                          concurrency)
+    await broker.start()
+    try:
+        await stop.wait()
+    finally:
+        await broker.stop()
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,

@@ -1,0 +1,179 @@
+"""Task workers on real JetStream work queues, against a real PostgreSQL."""
+
+import asyncio
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nats
+
+from handlers import commands as c
+from handlers.task_handlers import builtin_handlers
+from handlers.task_worker import TaskWorker
+from streams.work_queue import build_broker
+from tests.builders import register
+from tests.conftest import database_url_as_uri
+from tests.integration.test_relay import relay_until_head
+from tests.support import task_handlers as test_handlers
+
+MINIMAL_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+               b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+
+
+def fast_retries(container, **overrides) -> None:
+    container.__dict__["topology"] = dataclasses.replace(
+        container.topology, task_backoff_s=(0.2, 0.2, 0.2), task_ack_wait_s=2.0, **overrides)
+
+
+def task_state(container, task_id: str):
+    return container.ledger.repository.get(f"task/{task_id}")
+
+
+def task_events(container, task_id: str) -> list[str]:
+    return [type(e).__name__ for e in container.ledger.events.get(f"task/{task_id}")]
+
+
+def work_until(container, agent: str, handlers: dict, task_types: list[str], done,
+               timeout: float = 30.0) -> None:
+    """Run an in-process worker until ``done()`` holds."""
+    worker = TaskWorker(container.service, agent, handlers)
+
+    async def run():
+        broker = build_broker(container.endpoints.nats_url, container.topology, worker,
+                              task_types)
+        await broker.start()
+        try:
+            deadline = time.monotonic() + timeout
+            while not await asyncio.to_thread(done):
+                assert time.monotonic() < deadline, "the worker did not finish in time"
+                await asyncio.sleep(0.05)
+        finally:
+            await broker.stop()
+
+    asyncio.run(run())
+
+
+def queued(container) -> int:
+    async def count():
+        client = await nats.connect(container.endpoints.nats_url)
+        try:
+            info = await client.jetstream().stream_info(container.topology.tasks_stream)
+            return info.state.messages
+        finally:
+            await client.close()
+
+    return asyncio.run(count())
+
+
+def test_a_fetch_task_is_claimed_worked_recorded_and_acked(container, service, tmp_path):
+    register(service, "fetcher-1", role="fetcher")
+    paper = tmp_path / "lora.pdf"
+    paper.write_bytes(MINIMAL_PDF)
+    task_id = service.execute(c.IssueTask(task_type="Fetch_Paper",
+                                          payload={"url": paper.as_uri()})).ids["task_id"]
+    relay_until_head(container)
+    work_until(container, "fetcher-1", builtin_handlers(tmp_path), ["Fetch_Paper"],
+               lambda: task_state(container, task_id).state == "completed")
+    assert task_events(container, task_id) == [
+        "TaskIssued", "TaskAssigned", "TaskStarted", "ArtifactProduced", "TaskCompleted"]
+    artifact = list(container.ledger.events.get(f"task/{task_id}"))[3]
+    assert artifact.parts[0].uri == paper.resolve().as_uri()
+    assert artifact.parts[1].data["bytes"] == len(MINIMAL_PDF)
+    assert queued(container) == 0
+
+
+def test_a_corrupt_paper_fails_its_task_with_the_reason_at_once(container, service, tmp_path):
+    register(service, "fetcher-1", role="fetcher")
+    bogus = tmp_path / "notes.pdf"
+    bogus.write_text("these are not the droids")
+    task_id = service.execute(c.IssueTask(task_type="Fetch_Paper",
+                                          payload={"url": str(bogus)})).ids["task_id"]
+    relay_until_head(container)
+    work_until(container, "fetcher-1", builtin_handlers(tmp_path), ["Fetch_Paper"],
+               lambda: task_state(container, task_id).state == "failed")
+    failed = list(container.ledger.events.get(f"task/{task_id}"))[-1]
+    assert "not a PDF" in failed.reason
+    assert queued(container) == 0
+
+
+def test_a_task_that_keeps_failing_ends_as_task_failed_after_max_deliveries(
+        container, service):
+    fast_retries(container, task_max_deliver=3)
+    register(service, "worker-1", role="analyst")
+    task_id = service.execute(c.IssueTask(task_type="Always_Broken")).ids["task_id"]
+    relay_until_head(container)
+    work_until(container, "worker-1", test_handlers.HANDLERS, ["Always_Broken"],
+               lambda: task_state(container, task_id).state == "failed")
+    failed = list(container.ledger.events.get(f"task/{task_id}"))[-1]
+    assert failed.reason == "gave up after 3 deliveries: the model endpoint answered 503"
+    assert queued(container) == 0
+
+
+def test_a_worker_killed_mid_task_is_redelivered_and_completes_once(
+        container, service, database_url, tmp_path):
+    fast_retries(container)
+    register(service, "worker-1", role="analyst")
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    task_id = service.execute(c.IssueTask(task_type="Slow_Echo", payload={
+        "seconds": 2, "text": "hello", "trace_dir": str(traces)})).ids["task_id"]
+    relay_until_head(container)
+    env = {**os.environ, "KARMA_DATABASE_URL": database_url_as_uri(database_url),
+           "KARMA_NATS_URL": container.endpoints.nats_url, "KARMA_HOME": str(tmp_path),
+           "KARMA_NATS_NAMESPACE": container.topology.namespace, "KARMA_TASK_ACK_WAIT_S": "2"}
+    command = [sys.executable, "-m", "handlers.cli", "worker", "--types", "Slow_Echo",
+               "--agent", "worker-1", "--handlers", "tests.support.task_handlers"]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not list(traces.iterdir()):
+        assert first.poll() is None and time.monotonic() < deadline, first.stderr.read().decode()
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)  # mid-task: started, nothing recorded yet
+    first.wait()
+    assert task_state(container, task_id).state == "working"
+    second = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        while task_state(container, task_id).state != "completed":
+            assert second.poll() is None and time.monotonic() < deadline + 30
+            time.sleep(0.1)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=30)
+    assert len(list(traces.iterdir())) == 2  # it really ran twice...
+    assert task_events(container, task_id).count("TaskCompleted") == 1  # ...and completed once
+    assert task_events(container, task_id).count("ArtifactProduced") == 1
+    assert queued(container) == 0
+
+
+def test_workers_of_one_type_share_the_queue_and_each_task_completes_once(
+        container, service, tmp_path):
+    register(service, "worker-1", "worker-2", role="analyst")
+    traces = Path(tmp_path)
+    ids = [service.execute(c.IssueTask(task_type="Slow_Echo", payload={
+        "seconds": 0.05, "trace_dir": str(traces)})).ids["task_id"] for _ in range(8)]
+    relay_until_head(container)
+    first = TaskWorker(container.service, "worker-1", test_handlers.HANDLERS)
+    second = TaskWorker(container.service, "worker-2", test_handlers.HANDLERS)
+
+    async def run_both():
+        brokers = [build_broker(container.endpoints.nats_url, container.topology, w,
+                                ["Slow_Echo"]) for w in (first, second)]
+        for broker in brokers:
+            await broker.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not all(task_state(container, t).state == "completed" for t in ids):
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+        finally:
+            for broker in brokers:
+                await broker.stop()
+
+    asyncio.run(run_both())
+    for task_id in ids:
+        assert task_events(container, task_id).count("TaskCompleted") == 1
+    assert len(list(traces.glob("*.*.*"))) == len(ids)
