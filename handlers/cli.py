@@ -335,6 +335,21 @@ async def _tail(built: Container, start: consumers.StartAt, subject: str | None,
         await client.close()
 
 
+@stream_app.command("asyncapi")
+def stream_asyncapi(
+    write: Annotated[bool, typer.Option("--write", help="Update docs/asyncapi.json.")] = False,
+) -> None:
+    """Print (or write) the AsyncAPI document of every subject and payload."""
+    from streams import asyncapi
+
+    text = asyncapi.render()
+    if write:
+        asyncapi.DOCUMENT.write_text(text)
+        console.print(f"wrote {asyncapi.DOCUMENT}")
+    else:
+        sys.stdout.write(text)
+
+
 @app.command()
 def worker(
     types: Annotated[str, typer.Option(help="Task types to work, comma-separated.")],
@@ -386,15 +401,17 @@ async def _work(built: Container, task_worker: Any, task_types: list[str], concu
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    relay: Annotated[bool, typer.Option(help="Also relay the ledger to JetStream.")] = True,
 ) -> None:
-    """Run the HTTP API (OpenAPI at /docs) with projections following the ledger."""
+    """Run the HTTP API (OpenAPI at /docs, AsyncAPI at /asyncapi) with projections following
+    the ledger and, unless --no-relay, the outbox relay publishing it to JetStream."""
     import uvicorn
 
     from handlers.http_api import create_app
 
     with container() as built:
         settings = built.settings
-        api = create_app(built)
+        api = create_app(built, run_relay=relay)
         uvicorn.run(api, host=host or settings.api_host, port=port or settings.api_port,
                     log_level="info")
 

@@ -6,6 +6,7 @@ nothing. Projections follow the ledger in a background thread for the app's life
 """
 
 
+import asyncio
 import inspect
 import re
 import threading
@@ -15,7 +16,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
+from faststream.specification import get_asyncapi_html
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError, create_model
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,6 +34,7 @@ from handlers.bootstrap import Container
 from handlers.errors import AlreadyExistsError, ConcurrencyError, ForbiddenError, NotFoundError
 from handlers.queries import EventFilter, Queries
 from handlers.tokens import InvalidTokenError
+from streams import asyncapi
 
 STATUS_OF_ERROR: dict[type[DomainError], int] = {
     NotFoundError: 404,
@@ -98,7 +101,11 @@ class BodyTooLargeError(Exception):
 bearer = HTTPBearer(auto_error=False, description="A token from `karma tokens create`.")
 
 
-def create_app(container: Container, follow_projections: bool = True) -> FastAPI:
+def create_app(container: Container, follow_projections: bool = True,
+               run_relay: bool = False) -> FastAPI:
+    """The API. ``follow_projections`` keeps the read models live in a thread; ``run_relay``
+    publishes the ledger to JetStream from this process (standby if another relay leads)."""
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
@@ -107,8 +114,13 @@ def create_app(container: Container, follow_projections: bool = True) -> FastAPI
             follower = threading.Thread(target=container.projections.follow, args=(stop,),
                                         name="projections", daemon=True)
             follower.start()
+        relay_stop = asyncio.Event()
+        relay = asyncio.create_task(container.relay().run(relay_stop)) if run_relay else None
         yield
         stop.set()
+        relay_stop.set()
+        if relay is not None:
+            await relay
         if follower is not None:
             follower.join(timeout=10)
 
@@ -267,6 +279,15 @@ def create_app(container: Container, follow_projections: bool = True) -> FastAPI
                min_position: MinPosition = None) -> list[dict[str, Any]]:
         fresh(min_position)
         return queries.events(EventFilter(run_id, event_type, after, limit))
+
+    @app.get("/asyncapi.json", tags=["streams"], summary="AsyncAPI document of the streams")
+    def asyncapi_document() -> dict[str, Any]:
+        return asyncapi.document(container.topology)
+
+    @app.get("/asyncapi", tags=["streams"], response_class=HTMLResponse,
+             summary="The AsyncAPI document, rendered")
+    def asyncapi_page() -> str:
+        return get_asyncapi_html(asyncapi.specification(container.topology).to_specification())
 
     @app.get("/v1/status", tags=["queries"])
     def status(_: Caller) -> dict[str, Any]:

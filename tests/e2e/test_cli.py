@@ -76,6 +76,21 @@ def test_the_api_serves_commands_and_the_cli_reads_them_back(karma_home):
         board = httpx.get(f"{base}/v1/karma/leaderboard", headers=headers,
                           params={"min_position": minted.json()["position"]}).json()
         assert board[0]["balance"] == "1.5"
+        assert "ledger.karma.KarmaMinted" in httpx.get(f"{base}/asyncapi.json").json()["channels"]
+        # The in-process relay publishes the ledger; the CLI reads it back from JetStream.
+        head = minted.json()["position"]
+        while True:
+            tailed = karma(karma_home, "stream", "tail", "--json", "--from-position", "1")
+            published = [json.loads(line) for line in tailed.stdout.splitlines()]
+            if published and published[-1]["position"] == head:
+                break
+            assert time.monotonic() < deadline + 30, tailed.stdout + tailed.stderr
+            time.sleep(0.2)
+        assert [e["position"] for e in published] == list(range(1, head + 1))
+        assert published[-1]["type"] == "karma.karma.KarmaMinted"
+        since = karma(karma_home, "stream", "tail", "--json", "--subject",
+                      "ledger.agents.>").stdout.splitlines()
+        assert [json.loads(line)["type"] for line in since] == ["karma.agents.AgentRegistered"]
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -1,0 +1,95 @@
+"""The AsyncAPI document of every subject and payload, generated from the code.
+
+Each domain event class becomes a publisher on ``ledger.<context>.<EventType>`` whose
+message is the CloudEvent with that event's payload as ``data``; each built-in task type
+becomes a subscriber on ``tasks.<task_type>``. ``docs/asyncapi.json`` is this document, and
+a test fails when the two differ: regenerate it with ``karma stream asyncapi --write``.
+"""
+
+
+import json
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.specification import AsyncAPI
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from domain.base import AggregateEvent
+from domain.catalogue import event_classes
+from streams.cloudevents import ENVELOPE_FIELDS, SOURCE
+from streams.topology import Topology
+
+DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "asyncapi.json"
+DOCUMENTED_TASK_TYPES = ("Fetch_Paper",)
+
+
+@cache
+def cloud_event_model(event_class: type[AggregateEvent]) -> type[BaseModel]:
+    name = event_class.__name__
+    data_fields: dict[str, Any] = {
+        field: (info.annotation, info)
+        for field, info in event_class.model_fields.items()
+        if field not in ENVELOPE_FIELDS
+    }
+    data = create_model(f"{name}Data", __config__=ConfigDict(extra="forbid"), **data_fields)
+    event_type = f"karma.{event_class.context()}.{name}"
+    return create_model(
+        f"{name}CloudEvent",
+        __doc__=f"CloudEvents 1.0 message of a {name} ledger event.",
+        specversion=(Literal["1.0"], ...),
+        id=(str, Field(description="The event: <aggregate id>@<version>.")),
+        source=(Literal[SOURCE], ...),  # type: ignore[valid-type]
+        type=(Literal[event_type], ...),  # type: ignore[valid-type]
+        subject=(str, Field(description="The aggregate, e.g. task/<id>.")),
+        time=(datetime, ...),
+        datacontenttype=(Literal["application/json"], ...),
+        dataschemaversion=(int, Field(description="The event's schema version.")),
+        position=(int, Field(description="Ledger position; also the Karma-Position header.")),
+        runid=(str | None, ...),
+        correlationid=(str, ...),
+        causationid=(str, ...),
+        data=(data, ...),
+    )
+
+
+def documented_broker(topology: Topology) -> NatsBroker:
+    broker = NatsBroker()
+    ledger = JStream(topology.ledger_stream, declare=False)
+    tasks = JStream(topology.tasks_stream, declare=False)
+    for event_class in event_classes():
+        subject = topology.ledger_subject(event_class.context(), event_class.__name__)
+        broker.publisher(subject, stream=ledger, schema=cloud_event_model(event_class),
+                         title=subject,
+                         description=(event_class.__doc__ or event_class.__name__).strip())
+    from domain.tasks import TaskIssued
+
+    issued = cloud_event_model(TaskIssued)
+    for task_type in DOCUMENTED_TASK_TYPES:
+        subject = topology.task_subject(task_type)
+
+        async def work(body: issued) -> None:  # type: ignore[valid-type]
+            """Documentation only: the queue's real subscriber is streams.work_queue."""
+
+        broker.subscriber(subject, stream=tasks, durable=topology.worker_durable(task_type),
+                          pull_sub=PullSub(), title=subject,
+                          description=f"Work queue of {task_type} tasks (TaskIssued CloudEvents)."
+                          )(work)
+    return broker
+
+
+def specification(topology: Topology | None = None) -> AsyncAPI:
+    return AsyncAPI(documented_broker(topology or Topology()), title="Karma Ledger streams",
+                    version="0.1.0", schema_version="3.0.0",
+                    description="Ledger events on LEDGER and task work queues on TASKS.")
+
+
+def document(topology: Topology | None = None) -> dict[str, Any]:
+    return json.loads(specification(topology).to_specification().to_json())
+
+
+def render(topology: Topology | None = None) -> str:
+    """The document as committed: keys sorted, so that a diff shows only real changes."""
+    return json.dumps(document(topology), indent=2, sort_keys=True) + "\n"
