@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from urllib.parse import quote
 
 from psycopg.conninfo import conninfo_to_dict
 
@@ -63,6 +64,19 @@ def ledger_env(database_url: str, pool_size: int = 4) -> dict[str, str]:
         # A rebuild holds one transaction open while Python decodes each batch.
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
     }
+
+
+def conninfo_to_url(conninfo: str) -> str:
+    """A libpq key=value string as a postgresql:// URL (what KARMA_DATABASE_URL takes)."""
+    info = conninfo_to_dict(conninfo)
+    host = str(info.get("host", "127.0.0.1"))
+    user = quote(str(info.get("user", "postgres")), safe="")
+    password = f":{quote(str(info['password']), safe='')}" if info.get("password") else ""
+    port = info.get("port", 5432)
+    dbname = quote(str(info.get("dbname", "postgres")), safe="")
+    if host.startswith("/"):
+        return f"postgresql://{user}{password}@/{dbname}?host={host}&port={port}"
+    return f"postgresql://{user}{password}@{host}:{port}/{dbname}"
 
 
 def redact(url: str) -> str:

@@ -52,16 +52,22 @@ class PydanticMapper(Mapper[str]):
                             stored_event.originator_version, state)
 
 
-def decode_event(
-    event_class: type[BaseModel], originator_id: Any, originator_version: int,
-    state: dict[str, Any],
-) -> Any:
-    """Upcast a stored state to the class's current schema version and validate it."""
+def upcast(event_class: type[BaseModel], state: dict[str, Any]) -> dict[str, Any]:
+    """Bring a stored state to the class's current schema version, in place."""
     target_version = getattr(event_class, "class_version", 1)
     version = state.pop("class_version", 1)
     while version < target_version:
         getattr(event_class, f"upcast_v{version}_v{version + 1}")(state)
         version += 1
+    return state
+
+
+def decode_event(
+    event_class: type[BaseModel], originator_id: Any, originator_version: int,
+    state: dict[str, Any],
+) -> Any:
+    """Upcast a stored state to the class's current schema version and validate it."""
+    upcast(event_class, state)
     state["originator_id"] = str(originator_id)
     state["originator_version"] = originator_version
     return event_class.model_validate(state)
@@ -119,13 +125,20 @@ class Ledger(Application[str]):
         """Events with positions in (after, until], oldest first, at most ``limit``, decoded
         (and upcast) to their current classes. ``conn`` is a connection of this ledger's
         datastore, so a caller can read inside its own transaction."""
-        rows = conn.execute(self._select_after, (after, until, limit), prepare=True).fetchall()
         to_event = self.mapper.to_domain_event
+        return [(position, to_event(stored))
+                for position, stored in self.read_stored_after(conn, after, until, limit)]
+
+    def read_stored_after(
+        self, conn: Any, after: int, until: int, limit: int
+    ) -> list[tuple[int, StoredEvent]]:
+        """The same events as stored, for readers that only re-encode them."""
+        rows = conn.execute(self._select_after, (after, until, limit), prepare=True).fetchall()
         return [
             (row["notification_id"],
-             to_event(StoredEvent(originator_id=row["originator_id"],
-                                  originator_version=row["originator_version"],
-                                  topic=row["topic"], state=bytes(row["state"]))))
+             StoredEvent(originator_id=row["originator_id"],
+                         originator_version=row["originator_version"],
+                         topic=row["topic"], state=bytes(row["state"])))
             for row in rows
         ]
 

@@ -23,10 +23,10 @@ from nats.js import JetStreamContext
 from nats.js.errors import APIError
 from psycopg import sql
 
-from domain.base import DomainEvent
 from domain.tasks import TaskIssued
 from handlers.ledger import Ledger
 from streams import cloudevents
+from streams.cloudevents import Outgoing
 from streams.topology import Topology, declare
 
 log = structlog.get_logger(__name__)
@@ -125,67 +125,76 @@ class OutboxRelay:
         cursor = await read_cursor(js, self.topology)
         log.info("relay resuming", position=cursor.position, stream_sequence=cursor.stream_sequence)
         backoff = 0.2
+        # The next batch is read from PostgreSQL while this one is being published.
+        prefetch: asyncio.Future[list[Outgoing]] | None = None
         while not stop.is_set():
             if until is not None and cursor.position >= until:
                 break
             try:
-                events = await asyncio.to_thread(self._read, cursor.position)
-                if not events:
+                batch = await (prefetch or asyncio.to_thread(self._read, cursor.position))
+                prefetch = None
+                if not batch:
                     await asyncio.to_thread(self._wait_for_news, lock)
                     continue
-                cursor = await self._publish(js, cursor, events)
+                prefetch = asyncio.ensure_future(asyncio.to_thread(self._read, batch[-1].position))
+                cursor = await self._publish(js, cursor, batch)
                 backoff = 0.2
             except (APIError, nats.errors.Error, TimeoutError) as error:
                 # The stream's tail, not our memory, says what was published. A fresh
                 # context drops acks that will never come (see _publish).
                 log.warning("publish failed; resuming from the stream's tail",
                             error=str(error) or type(error).__name__, backoff_s=backoff)
+                if prefetch is not None:
+                    await asyncio.gather(prefetch, return_exceptions=True)
+                    prefetch = None
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
                 js = self._jetstream(client)
                 cursor = await read_cursor(js, self.topology)
+        if prefetch is not None:
+            await asyncio.gather(prefetch, return_exceptions=True)
         return cursor
 
-    def _read(self, after: int) -> list[tuple[int, DomainEvent]]:
+    def _read(self, after: int) -> list[Outgoing]:
         with self._datastore.get_connection() as conn:
-            return self.ledger.read_after(conn, after, 2**62, self.batch_size)
+            stored = self.ledger.read_stored_after(conn, after, 2**62, self.batch_size)
+        return [cloudevents.encode_stored(position, event) for position, event in stored]
 
     def _wait_for_news(self, lock: psycopg.Connection[Any]) -> None:
         for _ in lock.notifies(timeout=self.idle_wait, stop_after=1):
             pass
 
     async def _publish(self, js: JetStreamContext, cursor: Cursor,
-                       events: list[tuple[int, DomainEvent]]) -> Cursor:
+                       batch: list[Outgoing]) -> Cursor:
         # Work first, then the ledger: a crash between the two re-sends the task messages
         # (deduplicated) rather than losing them.
-        await self._publish_tasks(js, events)
+        await self._publish_tasks(js, batch)
         pending = []
         previous = cursor.position
-        for position, event in events:
-            body, headers = cloudevents.encode(position, event)
+        for outgoing in batch:
+            headers = dict(outgoing.headers)
             # Accepted only right after the event that precedes it in the ledger: a relay
             # working from a stale cursor cannot duplicate, reorder or leave a gap.
             if previous:
                 headers["Nats-Expected-Last-Msg-Id"] = cloudevents.message_id(previous)
             else:
                 headers["Nats-Expected-Last-Sequence"] = "0"
-            previous = position
-            subject = self.topology.ledger_subject(type(event).context(), type(event).__name__)
-            pending.append(await js.publish_async(subject, body, headers=headers))
+            previous = outgoing.position
+            subject = self.topology.ledger_subject(outgoing.event_class.context(),
+                                                   outgoing.event_class.__name__)
+            pending.append(await js.publish_async(subject, outgoing.body, headers=headers))
         # nats-py 2.16 never resolves the future of a publish the server refused (its reply
         # handler raises instead), so a refusal (e.g. a fenced sequence) shows as a timeout.
         acks = await asyncio.wait_for(asyncio.gather(*pending), timeout=self.ack_timeout)
-        self.published += len(events)
-        return Cursor(events[-1][0], acks[-1].seq)
+        self.published += len(batch)
+        return Cursor(batch[-1].position, acks[-1].seq)
 
-    async def _publish_tasks(self, js: JetStreamContext,
-                             events: list[tuple[int, DomainEvent]]) -> None:
+    async def _publish_tasks(self, js: JetStreamContext, batch: list[Outgoing]) -> None:
         pending = []
-        for position, event in events:
-            if isinstance(event, TaskIssued):
-                body, headers = cloudevents.encode(position, event)
-                headers["Nats-Msg-Id"] = f"task:{event.task_id}"
-                pending.append(await js.publish_async(
-                    self.topology.task_subject(event.task_type), body, headers=headers))
+        for outgoing in batch:
+            if outgoing.event_class is TaskIssued:
+                headers = {**outgoing.headers, "Nats-Msg-Id": f"task:{outgoing.data['task_id']}"}
+                subject = self.topology.task_subject(outgoing.data["task_type"])
+                pending.append(await js.publish_async(subject, outgoing.body, headers=headers))
         if pending:
             await asyncio.wait_for(asyncio.gather(*pending), timeout=self.ack_timeout)

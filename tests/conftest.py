@@ -16,10 +16,10 @@ import nats.js.errors
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 
 from adapters import embedded_nats, embedded_postgres
-from handlers.bootstrap import Container, Endpoints
+from handlers.bootstrap import Container, Endpoints, conninfo_to_url
 from handlers.service import LedgerService
 from handlers.settings import Settings
 
@@ -56,18 +56,6 @@ def database_url(postgres_admin_url: str) -> Iterator[str]:
     yield make_conninfo(postgres_admin_url, dbname=name)
     with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def database_url_as_uri(conninfo: str) -> str:
-    """The same database as a postgresql:// URI (what a user puts in KARMA_DATABASE_URL)."""
-    info = conninfo_to_dict(conninfo)
-    host = info.get("host", "127.0.0.1")
-    user = info.get("user", "postgres")
-    password = f":{info['password']}" if info.get("password") else ""
-    port = info.get("port", 5432)
-    if str(host).startswith("/"):
-        return f"postgresql://{user}{password}@/{info['dbname']}?host={host}&port={port}"
-    return f"postgresql://{user}{password}@{host}:{port}/{info['dbname']}"
 
 
 @pytest.fixture

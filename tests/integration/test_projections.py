@@ -15,7 +15,8 @@ from handlers.queries import Queries
 from projections.audit_log import AuditLogProjection
 from projections.runner import ProjectionRunner, UnknownProjectionError
 from tests.builders import completed_task_via, register
-from tests.conftest import database_url_as_uri, ledger_size
+from handlers.bootstrap import conninfo_to_url
+from tests.conftest import ledger_size
 
 
 class CrashingAuditLog(AuditLogProjection):
@@ -78,7 +79,7 @@ def test_two_runners_of_one_projection_take_turns_and_apply_each_event_once(cont
 def test_a_projection_worker_killed_mid_stream_resumes_without_loss_or_duplicates(
         container, database_url, tmp_path):
     register(container.service, "reader-1")
-    env = {**os.environ, "KARMA_DATABASE_URL": database_url_as_uri(database_url),
+    env = {**os.environ, "KARMA_DATABASE_URL": conninfo_to_url(database_url),
            "KARMA_NATS_URL": "nats://127.0.0.1:1", "KARMA_HOME": str(tmp_path)}
     worker = subprocess.Popen([sys.executable, "-m", "handlers.cli", "projections", "run"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -18,7 +18,8 @@ from handlers import commands as c
 from streams import consumers
 from streams.relay import Cursor, read_cursor
 from tests.builders import register
-from tests.conftest import database_url_as_uri, ledger_size
+from handlers.bootstrap import conninfo_to_url
+from tests.conftest import ledger_size
 
 
 def mint_many(service, count: int) -> None:
@@ -79,7 +80,7 @@ def test_a_relay_killed_mid_batch_resumes_and_publishes_each_event_exactly_once(
         container, database_url, tmp_path):
     register(container.service, "reader-1")
     mint_many(container.service, 6000)
-    env = {**os.environ, "KARMA_DATABASE_URL": database_url_as_uri(database_url),
+    env = {**os.environ, "KARMA_DATABASE_URL": conninfo_to_url(database_url),
            "KARMA_NATS_URL": container.endpoints.nats_url, "KARMA_HOME": str(tmp_path),
            "KARMA_NATS_NAMESPACE": container.topology.namespace}
 
@@ -139,8 +140,7 @@ def test_a_relay_working_from_a_stale_cursor_cannot_duplicate_or_leave_a_gap(
         client = await nats.connect(container.endpoints.nats_url)
         relay = container.relay()
         relay.ack_timeout = 1.0
-        with container.datastore.get_connection() as conn:
-            events = container.ledger.read_after(conn, 3, 10**9, 10)
+        events = relay._read(3)
         stale = Cursor(position=3, stream_sequence=3)  # it missed positions 4..6 going out
         try:
             await relay._publish(client.jetstream(), stale, events)

@@ -16,7 +16,7 @@ from handlers.task_handlers import builtin_handlers
 from handlers.task_worker import TaskWorker
 from streams.work_queue import build_broker
 from tests.builders import register
-from tests.conftest import database_url_as_uri
+from handlers.bootstrap import conninfo_to_url
 from tests.integration.test_relay import relay_until_head
 from tests.support import task_handlers as test_handlers
 
@@ -122,7 +122,7 @@ def test_a_worker_killed_mid_task_is_redelivered_and_completes_once(
     task_id = service.execute(c.IssueTask(task_type="Slow_Echo", payload={
         "seconds": 2, "text": "hello", "trace_dir": str(traces)})).ids["task_id"]
     relay_until_head(container)
-    env = {**os.environ, "KARMA_DATABASE_URL": database_url_as_uri(database_url),
+    env = {**os.environ, "KARMA_DATABASE_URL": conninfo_to_url(database_url),
            "KARMA_NATS_URL": container.endpoints.nats_url, "KARMA_HOME": str(tmp_path),
            "KARMA_NATS_NAMESPACE": container.topology.namespace, "KARMA_TASK_ACK_WAIT_S": "2"}
     command = [sys.executable, "-m", "handlers.cli", "worker", "--types", "Slow_Echo",
