@@ -20,12 +20,12 @@ async def _probe(url: str, timeout: float) -> NatsHealth:
     try:
         client = await nats.connect(url, connect_timeout=timeout, max_reconnect_attempts=0,
                                     allow_reconnect=False)
-    except (NatsError, OSError, asyncio.TimeoutError) as error:
+    except (TimeoutError, NatsError, OSError) as error:
         return NatsHealth(False, False, f"unreachable: {error or type(error).__name__}")
     try:
         info = await client.jetstream().account_info()
         return NatsHealth(True, True, f"JetStream on, {info.streams} streams")
-    except (NatsError, asyncio.TimeoutError) as error:
+    except (TimeoutError, NatsError) as error:
         return NatsHealth(True, False, f"JetStream unavailable: {error}")
     finally:
         await client.close()

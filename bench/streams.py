@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import statistics
-import tempfile
-import multiprocessing
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -95,10 +95,9 @@ def write_steadily(database: str, rate: int, seconds: float, written) -> None:
     next_at = time.perf_counter()
     end = next_at + seconds
     while next_at < end:
-        # IssueTask needs no read before its write, so the writer's own cost stays small
-        # and the lag measured is the relay's (each also goes out on tasks.Lag_Probe).
-        service.execute_batch([c.IssueTask(task_type="Lag_Probe", payload={"i": i})
-                               for i in range(batch)])
+        # StartRun (with a generated id) reads nothing before it writes, so the writer's own
+        # cost stays small and the lag measured is the relay's.
+        service.execute_batch([c.StartRun(workflow="lag-probe", seed=i) for i in range(batch)])
         with written.get_lock():
             written.value += batch
         next_at += batch / rate

@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import nats
+import nats.js.errors
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -27,6 +28,7 @@ from adapters import embedded_nats, embedded_postgres, nats_probe
 from domain.errors import DomainError
 from handlers import logs
 from handlers.bootstrap import Container, redact
+from handlers.commands import RegisterAgent
 from handlers.queries import EventFilter, Queries
 from handlers.settings import Settings
 from streams import consumers
@@ -141,6 +143,11 @@ def status(as_json: JsonFlag = False) -> None:
             report["postgres"]["error"] = f"unreachable: {error}"
         finally:
             built.close()
+    if report["nats"].get("jetstream"):
+        relayed = asyncio.run(_relayed_position(nats_url, Container(settings).topology))
+        if relayed is not None:
+            head = report.get("ledger", {}).get("head", relayed)
+            report["relay"] = {"position": relayed, "lag": head - relayed}
     if as_json:
         print_json(report)
         return
@@ -153,10 +160,26 @@ def status(as_json: JsonFlag = False) -> None:
     console.print(f"NATS         {nats_line}")
     if "ledger" in report:
         console.print(f"ledger head  {report['ledger']['head']}")
+        if "relay" in report:
+            console.print(f"on JetStream {report['relay']['position']} "
+                          f"(relay lag {report['relay']['lag']})")
         table = Table("projection", "position", "lag")
         for name, row in report["projections"].items():
             table.add_row(name, str(row["position"]), str(row["lag"]))
         console.print(table)
+
+
+async def _relayed_position(nats_url: str, topology: Any) -> int | None:
+    """The ledger position of the last event on LEDGER (None: no stream yet)."""
+    from streams.relay import read_cursor
+
+    client = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=0)
+    try:
+        return (await read_cursor(client.jetstream(), topology)).position
+    except nats.js.errors.NotFoundError:
+        return None
+    finally:
+        await client.close()
 
 
 @db_app.command("migrate")
@@ -357,6 +380,8 @@ def worker(
     concurrency: Annotated[int, typer.Option(min=1, max=64)] = 1,
     handlers_module: Annotated[str | None, typer.Option(
         "--handlers", help="A module whose HANDLERS dict adds task types.")] = None,
+    role: Annotated[str | None, typer.Option(
+        help="Register the agent with this role if it is not registered yet.")] = None,
 ) -> None:
     """Work tasks from the queues of the given types, as one agent, until stopped. Run more
     processes (here or on other machines) to scale: they share one consumer per type."""
@@ -372,7 +397,10 @@ def worker(
         if unknown:
             raise ValueError(f"no handler for {', '.join(unknown)}; known: {', '.join(sorted(handlers))}")
         if f"agent/{agent}" not in built.ledger.repository:
-            raise ValueError(f"unknown agent {agent!r}: register it first")
+            if role is None:
+                raise ValueError(f"unknown agent {agent!r}: register it first, or pass --role")
+            built.service.execute(RegisterAgent(
+                agent_id=agent, role=role, skills=[t.lower() for t in task_types]))
         task_worker = TaskWorker(built.service, agent, handlers)
         console.print(f"agent {agent} working {', '.join(task_types)} (concurrency {concurrency})")
         asyncio.run(_run_until_signal(

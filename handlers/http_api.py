@@ -17,8 +17,8 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from faststream.specification import get_asyncapi_html
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from faststream.specification import get_asyncapi_html
 from pydantic import BaseModel, ValidationError, create_model
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 

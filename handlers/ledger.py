@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import orjson
-from psycopg import sql
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, Recording, StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
+from psycopg import sql
 from pydantic import BaseModel
 
 from domain.base import Aggregate, Snapshot

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import Cursor
 import orjson
+from psycopg import Cursor
 
 from domain.base import DomainEvent
 from projections.base import Projection

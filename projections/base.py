@@ -11,7 +11,6 @@ from psycopg import Cursor, sql
 
 from domain.base import DomainEvent
 
-
 Handler = Callable[[Any, Any, Cursor[Any], int], None]
 H = TypeVar("H", bound=Handler)
 

@@ -6,7 +6,6 @@ What ``karma stream tail`` uses, and what an outside consumer does with plain na
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -88,7 +87,7 @@ async def tail(js: JetStreamContext, topology: Topology, start: StartAt,
             want = 256 if limit is None else min(256, limit - delivered)
             try:
                 messages = await subscription.fetch(want, timeout=idle_timeout)
-            except (NatsTimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, NatsTimeoutError):
                 if follow:
                     continue
                 return

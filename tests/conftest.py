@@ -19,7 +19,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from adapters import embedded_nats, embedded_postgres
-from handlers.bootstrap import Container, Endpoints, conninfo_to_url
+from handlers.bootstrap import Container, Endpoints
 from handlers.service import LedgerService
 from handlers.settings import Settings
 

@@ -11,11 +11,11 @@ from decimal import Decimal
 import pytest
 
 from handlers import commands as c
+from handlers.bootstrap import conninfo_to_url
 from handlers.queries import Queries
 from projections.audit_log import AuditLogProjection
 from projections.runner import ProjectionRunner, UnknownProjectionError
 from tests.builders import completed_task_via, register
-from handlers.bootstrap import conninfo_to_url
 from tests.conftest import ledger_size
 
 

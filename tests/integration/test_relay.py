@@ -15,10 +15,10 @@ import pytest
 
 from examples.ledger_consumer import consume
 from handlers import commands as c
-from streams import consumers
-from streams.relay import Cursor, read_cursor
-from tests.builders import register
 from handlers.bootstrap import conninfo_to_url
+from streams import consumers
+from streams.relay import Cursor
+from tests.builders import register
 from tests.conftest import ledger_size
 
 

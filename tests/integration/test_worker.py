@@ -12,11 +12,11 @@ from pathlib import Path
 import nats
 
 from handlers import commands as c
+from handlers.bootstrap import conninfo_to_url
 from handlers.task_handlers import builtin_handlers
 from handlers.task_worker import TaskWorker
 from streams.work_queue import build_broker
 from tests.builders import register
-from handlers.bootstrap import conninfo_to_url
 from tests.integration.test_relay import relay_until_head
 from tests.support import task_handlers as test_handlers
 

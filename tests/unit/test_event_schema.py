@@ -25,8 +25,8 @@ def test_a_version_1_agent_registration_is_read_as_version_2_with_no_skills():
 
 def test_events_are_stored_with_their_schema_version():
     mapper = PydanticMapper()
-    from tests.builders import PROVENANCE, T0
     from domain.agents import Agent
+    from tests.builders import PROVENANCE, T0
 
     agent = Agent.register("a", role="reader", persona="", skills=("peft",), at=T0,
                            provenance=PROVENANCE)
