@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -220,65 +220,61 @@ def create_app(container: Container, follow_projections: bool = True,
     command_route("/v1/karma/mint", c.MintKarma, "Mint karma for an agent")
     command_route("/v1/karma/burn", c.BurnKarma, "Burn karma of an agent")
 
-    def fresh(min_position: int | None) -> None:
-        """Wait until the views hold ``min_position`` (a command's returned position)."""
+    def fresh(min_position: Annotated[int | None, Query(ge=0, description=(
+            "Wait (up to 5 s) until the read models include this ledger position: pass a "
+            "command's returned position to read your own write."))] = None) -> None:
         if min_position is not None and not container.projections.wait_for(min_position):
             raise HTTPException(503, f"projections have not reached position {min_position} yet")
 
-    MinPosition = Annotated[int | None, Query(ge=0, description=(
-        "Wait (up to 5 s) until the read models include this ledger position."))]
+    reads = APIRouter(prefix="/v1", tags=["queries"],
+                      dependencies=[Depends(principal), Depends(fresh)])
     Limit = Annotated[int, Query(ge=1, le=1000)]
 
-    @app.get("/v1/agents", tags=["queries"])
-    def list_agents(_: Caller, min_position: MinPosition = None) -> list[dict[str, Any]]:
-        fresh(min_position)
+    @reads.get("/agents")
+    def list_agents() -> list[dict[str, Any]]:
         return queries.agents()
 
-    @app.get("/v1/agents/{agent_id}", tags=["queries"])
-    def get_agent(agent_id: str, _: Caller, min_position: MinPosition = None) -> dict[str, Any]:
-        fresh(min_position)
+    @reads.get("/agents/{agent_id}")
+    def get_agent(agent_id: str) -> dict[str, Any]:
         return queries.agent(agent_id)
 
-    @app.get("/v1/runs", tags=["queries"])
-    def list_runs(_: Caller, limit: Limit = 100,
-                  min_position: MinPosition = None) -> list[dict[str, Any]]:
-        fresh(min_position)
+    @reads.get("/runs")
+    def list_runs(limit: Limit = 100) -> list[dict[str, Any]]:
         return queries.runs(limit)
 
-    @app.get("/v1/runs/{run_id}", tags=["queries"])
-    def get_run(run_id: str, _: Caller, min_position: MinPosition = None) -> dict[str, Any]:
-        fresh(min_position)
+    @reads.get("/runs/{run_id}")
+    def get_run(run_id: str) -> dict[str, Any]:
         return queries.run(run_id)
 
-    @app.get("/v1/tasks", tags=["queries"])
-    def list_tasks(_: Caller, run_id: str | None = None, state: str | None = None,
-                   assignee: str | None = None, limit: Limit = 100,
-                   min_position: MinPosition = None) -> list[dict[str, Any]]:
-        fresh(min_position)
+    @reads.get("/tasks")
+    def list_tasks(run_id: str | None = None, state: str | None = None,
+                   assignee: str | None = None, limit: Limit = 100) -> list[dict[str, Any]]:
         return queries.tasks(run_id, state, assignee, limit)
 
-    @app.get("/v1/tasks/{task_id}", tags=["queries"])
-    def get_task(task_id: str, _: Caller, min_position: MinPosition = None) -> dict[str, Any]:
-        fresh(min_position)
+    @reads.get("/tasks/{task_id}")
+    def get_task(task_id: str) -> dict[str, Any]:
         return queries.task(task_id)
 
-    @app.get("/v1/karma/leaderboard", tags=["queries"])
-    def leaderboard(_: Caller, limit: Limit = 100,
-                    min_position: MinPosition = None) -> list[dict[str, Any]]:
-        fresh(min_position)
+    @reads.get("/karma/leaderboard")
+    def leaderboard(limit: Limit = 100) -> list[dict[str, Any]]:
         return queries.leaderboard(limit)
 
-    @app.get("/v1/karma/{agent_id}", tags=["queries"])
-    def karma(agent_id: str, _: Caller, min_position: MinPosition = None) -> dict[str, Any]:
-        fresh(min_position)
+    @reads.get("/karma/{agent_id}")
+    def karma(agent_id: str) -> dict[str, Any]:
         return queries.karma(agent_id)
 
-    @app.get("/v1/events", tags=["queries"])
-    def events(_: Caller, run_id: str | None = None, event_type: str | None = None,
-               after: Annotated[int, Query(ge=0)] = 0, limit: Limit = 100,
-               min_position: MinPosition = None) -> list[dict[str, Any]]:
-        fresh(min_position)
+    @reads.get("/events")
+    def events(run_id: str | None = None, event_type: str | None = None,
+               after: Annotated[int, Query(ge=0)] = 0, limit: Limit = 100
+               ) -> list[dict[str, Any]]:
         return queries.events(EventFilter(run_id, event_type, after, limit))
+
+    @reads.get("/status")
+    def status() -> dict[str, Any]:
+        return {"head": container.projections.head(),
+                "projections": container.projections.positions()}
+
+    app.include_router(reads)
 
     @app.get("/asyncapi.json", tags=["streams"], summary="AsyncAPI document of the streams")
     def asyncapi_document() -> dict[str, Any]:
@@ -288,11 +284,6 @@ def create_app(container: Container, follow_projections: bool = True,
              summary="The AsyncAPI document, rendered")
     def asyncapi_page() -> str:
         return get_asyncapi_html(asyncapi.specification(container.topology).to_specification())
-
-    @app.get("/v1/status", tags=["queries"])
-    def status(_: Caller) -> dict[str, Any]:
-        return {"head": container.projections.head(),
-                "projections": container.projections.positions()}
 
     return app
 
