@@ -2,6 +2,7 @@
 
     python examples/ledger_consumer.py nats://127.0.0.1:4222 --durable audit-mirror
     python examples/ledger_consumer.py URL --durable d2 --from-position 1200
+    python examples/ledger_consumer.py URL --durable d4 --from-sequence 3000
     python examples/ledger_consumer.py URL --durable d3 --since 2026-11-22T10:00:00+00:00
 
 Each message on stream LEDGER (subjects ``ledger.<context>.<EventType>``) is a CloudEvent
@@ -38,8 +39,9 @@ async def sequence_of_position(js, stream: str, position: int) -> int:
 
 
 async def consume(url: str, durable: str, stream: str = "LEDGER", subject: str = "ledger.>",
-                  from_position: int | None = None, since: datetime | None = None,
-                  limit: int | None = None, idle_timeout: float = 2.0) -> list[dict]:
+                  from_position: int | None = None, from_sequence: int | None = None,
+                  since: datetime | None = None, limit: int | None = None,
+                  idle_timeout: float = 2.0) -> list[dict]:
     """Fetch and ack messages until ``limit`` or the stream is idle; return their bodies."""
     client = await nats.connect(url)
     js = client.jetstream()
@@ -48,6 +50,9 @@ async def consume(url: str, durable: str, stream: str = "LEDGER", subject: str =
     if from_position is not None:
         config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
         config.opt_start_seq = await sequence_of_position(js, stream, from_position)
+    elif from_sequence is not None:
+        config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
+        config.opt_start_seq = from_sequence
     elif since is not None:
         config.deliver_policy = DeliverPolicy.BY_START_TIME
         config.opt_start_time = since.isoformat()
@@ -74,10 +79,11 @@ def main() -> None:
     parser.add_argument("--stream", default="LEDGER")
     parser.add_argument("--subject", default="ledger.>")
     parser.add_argument("--from-position", type=int)
+    parser.add_argument("--from-sequence", type=int)
     parser.add_argument("--since", type=datetime.fromisoformat)
     args = parser.parse_args()
     events = asyncio.run(consume(args.url, args.durable, args.stream, args.subject,
-                                 args.from_position, args.since))
+                                 args.from_position, args.from_sequence, args.since))
     for event in events:
         print(event["position"], event["type"], event["subject"], json.dumps(event["data"]))
 

@@ -160,7 +160,7 @@ def test_a_relay_working_from_a_stale_cursor_cannot_duplicate_or_leave_a_gap(
     assert asyncio.run(stream_positions(container)) == ledger_positions(container)
 
 
-def test_an_outside_consumer_replays_from_a_position_a_time_or_the_start(container, service):
+def test_an_outside_consumer_replays_from_a_position_a_sequence_a_time_or_the_start(container, service):
     register(service, "reader-1")
     mint_many(service, 20)
     relay_until_head(container)
@@ -175,6 +175,9 @@ def test_an_outside_consumer_replays_from_a_position_a_time_or_the_start(contain
     from_ten = asyncio.run(consume(url, "from-ten", topology.ledger_stream,
                                    topology.ledger_subjects, from_position=10, idle_timeout=0.5))
     assert from_ten[0]["position"] == 10 and len(from_ten) == ledger_size(container) - 9
+    from_seq = asyncio.run(consume(url, "from-seq", topology.ledger_stream,
+                                   topology.ledger_subjects, from_sequence=20, idle_timeout=0.5))
+    assert len(from_seq) == ledger_size(container) - 19
     recent = asyncio.run(consume(url, "recent", topology.ledger_stream, topology.ledger_subjects,
                                  since=before_second_batch, idle_timeout=0.5))
     assert len(recent) == 10

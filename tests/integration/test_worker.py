@@ -177,3 +177,15 @@ def test_workers_of_one_type_share_the_queue_and_each_task_completes_once(
     for task_id in ids:
         assert task_events(container, task_id).count("TaskCompleted") == 1
     assert len(list(traces.glob("*.*.*"))) == len(ids)
+
+
+def test_a_task_longer_than_ack_wait_is_kept_alive_not_redelivered(container, service, tmp_path):
+    fast_retries(container)  # ack_wait 2 s; the task takes 3 s
+    register(service, "worker-1", role="analyst")
+    task_id = service.execute(c.IssueTask(task_type="Slow_Echo", payload={
+        "seconds": 3, "trace_dir": str(tmp_path)})).ids["task_id"]
+    relay_until_head(container)
+    work_until(container, "worker-1", test_handlers.HANDLERS, ["Slow_Echo"],
+               lambda: task_state(container, task_id).state == "completed")
+    assert len(list(tmp_path.glob(f"{task_id}.*"))) == 1  # in_progress held it: one run
+    assert queued(container) == 0
