@@ -18,7 +18,6 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.utils import retry
 from psycopg import sql
 
-
 COPY_THRESHOLD = 64
 """Saves of at least this many events go through COPY."""
 

@@ -24,6 +24,11 @@ SLUG_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 """Ids chosen by people (agents, runs, tags): short, lower case, safe in subjects and URLs."""
 
 
+ENVELOPE_FIELDS = frozenset({"originator_id", "originator_version", "timestamp", "provenance",
+                             "originator_topic"})
+"""Fields every event carries to place it; the rest of an event is its payload."""
+
+
 class Provenance(BaseModel):
     """Why an event exists: the run it belongs to, the request that started the chain
     (correlation) and the command or event that directly caused it (causation)."""

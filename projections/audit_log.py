@@ -7,11 +7,8 @@ from typing import Any
 import orjson
 from psycopg import Cursor
 
-from domain.base import DomainEvent
+from domain.base import ENVELOPE_FIELDS, DomainEvent
 from projections.base import Projection
-
-ENVELOPE_FIELDS = {"originator_id", "originator_version", "timestamp", "provenance",
-                   "originator_topic"}
 
 
 def audit_row(position: int, event: DomainEvent) -> tuple[Any, ...]:

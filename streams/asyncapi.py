@@ -17,13 +17,13 @@ from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from domain.base import AggregateEvent
+from domain.base import ENVELOPE_FIELDS, AggregateEvent
 from domain.catalogue import event_classes
-from streams.cloudevents import ENVELOPE_FIELDS, SOURCE
+from handlers.task_handlers import builtin_handlers
+from streams.cloudevents import SOURCE
 from streams.topology import Topology
 
 DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "asyncapi.json"
-DOCUMENTED_TASK_TYPES = ("Fetch_Paper",)
 
 
 @cache
@@ -67,7 +67,7 @@ def documented_broker(topology: Topology) -> NatsBroker:
     from domain.tasks import TaskIssued
 
     issued = cloud_event_model(TaskIssued)
-    for task_type in DOCUMENTED_TASK_TYPES:
+    for task_type in sorted(builtin_handlers(Path())):
         subject = topology.task_subject(task_type)
 
         async def work(body: issued) -> None:  # type: ignore[valid-type]

@@ -14,13 +14,11 @@ import orjson
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import resolve_topic
 
-from domain.base import DomainEvent
+from domain.base import ENVELOPE_FIELDS, DomainEvent
 from handlers.ledger import upcast
 
 SOURCE = "urn:karma-ledger:ledger"
 CONTENT_TYPE = "application/cloudevents+json"
-ENVELOPE_FIELDS = {"originator_id", "originator_version", "timestamp", "provenance",
-                   "originator_topic"}
 POSITION_HEADER = "Karma-Position"
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import nats
+import orjson
 import pytest
 
 from examples.ledger_consumer import consume
@@ -68,7 +69,6 @@ def test_every_event_is_published_once_in_ledger_order_as_a_cloud_event(containe
         return message
 
     message = asyncio.run(first_task_message())
-    import orjson
     event = orjson.loads(message.data)
     assert event["specversion"] == "1.0" and event["type"] == "karma.tasks.TaskIssued"
     assert event["runid"] == run_id and event["correlationid"] == "req-7"
