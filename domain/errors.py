@@ -29,3 +29,19 @@ class DuplicateReviewError(DomainError):
 
 class AgentRetiredError(DomainError):
     code = "agent_retired"
+
+
+class SelfVoteError(DomainError):
+    code = "self_vote"
+
+
+class DuplicateVoteError(DomainError):
+    code = "duplicate_vote"
+
+
+class DuplicateStakeError(DomainError):
+    code = "duplicate_stake"
+
+
+class UnknownTagError(DomainError):
+    code = "unknown_tag"

@@ -13,7 +13,13 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.base import Aggregate, AggregateCreated, AggregateEvent, Provenance
-from domain.errors import DuplicateReviewError, IllegalTransitionError, SelfReviewError
+from domain.errors import (
+    DuplicateReviewError,
+    DuplicateVoteError,
+    IllegalTransitionError,
+    SelfReviewError,
+    SelfVoteError,
+)
 
 MAX_QUALITY = Decimal("1.5")
 
@@ -83,6 +89,11 @@ class TaskIssued(AggregateCreated):
         task.task_type = self.task_type
         task.run_id = self.provenance.run_id
         task.tags = self.tags
+        task.base_reward = self.base_reward
+        task.stake_required = self.stake_required
+        task.parent_id = self.parent_id
+        task.usage = None
+        task.voted = False
         task.state = TaskState.SUBMITTED
         task.assignee = None
         task.artifact_ids = []
@@ -129,6 +140,7 @@ class TaskCompleted(AggregateEvent):
 
     def apply(self, task: Task) -> None:
         task.state = TaskState.COMPLETED
+        task.usage = [self.duration_ms, self.tokens, self.cpu_ms]
 
 
 class TaskFailed(AggregateEvent):
@@ -160,6 +172,18 @@ class ReviewScored(AggregateEvent):
 
     def apply(self, task: Task) -> None:
         task.reviewers.append(self.reviewer_id)
+
+
+class PeerVoteCast(AggregateEvent):
+    """The assignee of this task judged the work it built on (the parent task's)."""
+
+    voter_id: str
+    target_id: str
+    target_task_id: str
+    value: Decimal
+
+    def apply(self, task: Task) -> None:
+        task.voted = True
 
 
 class Task(Aggregate):
@@ -319,6 +343,28 @@ class Task(Aggregate):
             timestamp=at,
             provenance=provenance,
         )
+
+    @property
+    def settled(self) -> bool:
+        """A task's karma is settled by its first review."""
+        return bool(self.reviewers)
+
+    def cast_peer_vote(self, voter_id: str, *, target_id: str, target_task_id: str,
+                       value: Decimal, at: datetime, provenance: Provenance) -> None:
+        if voter_id != self.assignee:
+            raise IllegalTransitionError(
+                f"only the assignee of task {self.task_id} ({self.assignee or 'nobody'}) may "
+                f"vote on the work it built on")
+        if self.state in (TaskState.SUBMITTED, TaskState.REJECTED, TaskState.CANCELED):
+            raise IllegalTransitionError(
+                f"cannot vote from task {self.task_id}: it is {self.state.value}")
+        if target_id == voter_id:
+            raise SelfVoteError(f"agent {voter_id} cannot vote on its own work")
+        if self.voted:
+            raise DuplicateVoteError(f"task {self.task_id} has already cast its vote")
+        self.trigger_event(PeerVoteCast, voter_id=voter_id, target_id=target_id,
+                           target_task_id=target_task_id, value=value, timestamp=at,
+                           provenance=provenance)
 
     @classmethod
     def restore_snapshot_state(cls, state: dict[str, Any]) -> dict[str, Any]:

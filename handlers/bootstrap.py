@@ -13,7 +13,9 @@ from urllib.parse import quote
 from psycopg.conninfo import conninfo_to_dict
 
 from adapters import embedded_nats, embedded_postgres, migrator
+from domain.economy import EconomyPolicy
 from handlers.ledger import Ledger
+from handlers.policies import load_policy
 from handlers.service import LedgerService
 from handlers.settings import Settings
 from handlers.tokens import TokenStore
@@ -121,8 +123,12 @@ class Container:
         return self.ledger.recorder.datastore  # type: ignore[attr-defined]
 
     @cached_property
+    def policy(self) -> EconomyPolicy:
+        return load_policy(self.settings.policy)
+
+    @cached_property
     def service(self) -> LedgerService:
-        return LedgerService(self.ledger)
+        return LedgerService(self.ledger, self.policy)
 
     @cached_property
     def projections(self) -> ProjectionRunner:

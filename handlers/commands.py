@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.base import SLUG_PATTERN
 from domain.karma import MAX_AMOUNT
@@ -85,8 +85,10 @@ class IssueTask(Command):
     task_type: TaskType
     payload: Annotated[dict[str, Any], AfterValidator(_within_limit)] = {}
     tags: Tags = []
-    base_reward: Reward = Decimal(0)
-    stake_required: Reward = Decimal(0)
+    base_reward: Reward | None = None
+    """Default: the economy policy's base reward for the task type."""
+    stake_required: Reward | None = None
+    """Default: what the policy's staking rule asks for the base reward."""
     parent_id: Slug | None = None
 
 
@@ -137,6 +139,26 @@ class ScoreReview(TaskCommand):
     reviewer_id: Slug
     quality: Annotated[Decimal, Field(ge=0, le=MAX_QUALITY, max_digits=8, decimal_places=6)]
     rationale: Reason
+
+
+class ScheduleTask(TaskCommand):
+    """Assign the task to the candidate the karma-aware scheduler ranks first."""
+
+    candidates: Annotated[list[Slug], Field(min_length=1, max_length=256)]
+
+
+class CastPeerVote(TaskCommand):
+    """The assignee of ``task_id`` votes on the work of its parent task's assignee."""
+
+    voter_id: Slug
+    up: bool
+
+
+class DecayKarma(Command):
+    """Apply exponential decay to these agents' accounts up to ``as_of``."""
+
+    as_of: AwareDatetime
+    agent_ids: Annotated[list[Slug], Field(min_length=1, max_length=500)]
 
 
 class KarmaCommand(Command):

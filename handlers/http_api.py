@@ -217,6 +217,11 @@ def create_app(container: Container, follow_projections: bool = True,
     command_route("/v1/tasks/{task_id}/cancel", c.CancelTask, "Cancel a task")
     command_route("/v1/tasks/{task_id}/reject", c.RejectTask, "Reject an assigned task")
     command_route("/v1/tasks/{task_id}/reviews", c.ScoreReview, "Score a completed task")
+    command_route("/v1/tasks/{task_id}/schedule", c.ScheduleTask,
+                  "Assign to the best candidate by karma in the task's tags")
+    command_route("/v1/tasks/{task_id}/votes", c.CastPeerVote,
+                  "Vote (+/-) on the work this task built on")
+    command_route("/v1/karma/decay", c.DecayKarma, "Decay karma up to a time")
     command_route("/v1/karma/mint", c.MintKarma, "Mint karma for an agent")
     command_route("/v1/karma/burn", c.BurnKarma, "Burn karma of an agent")
 
@@ -256,12 +261,24 @@ def create_app(container: Container, follow_projections: bool = True,
         return queries.task(task_id)
 
     @reads.get("/karma/leaderboard")
-    def leaderboard(limit: Limit = 100) -> list[dict[str, Any]]:
-        return queries.leaderboard(limit)
+    def leaderboard(limit: Limit = 100, tag: str | None = None) -> list[dict[str, Any]]:
+        return queries.leaderboard(limit, tag)
+
+    @reads.get("/karma/stakes")
+    def stakes(state: str | None = None, limit: Limit = 100) -> list[dict[str, Any]]:
+        return queries.stakes(state, limit)
 
     @reads.get("/karma/{agent_id}")
     def karma(agent_id: str) -> dict[str, Any]:
         return queries.karma(agent_id)
+
+    @reads.get("/karma/{agent_id}/history")
+    def history(agent_id: str, limit: Limit = 1000) -> list[dict[str, Any]]:
+        return queries.history(agent_id, limit)
+
+    @reads.get("/karma/{agent_id}/scopes")
+    def scopes(agent_id: str) -> dict[str, Any]:
+        return queries.scopes(agent_id)
 
     @reads.get("/events")
     def events(run_id: str | None = None, event_type: str | None = None,

@@ -62,12 +62,42 @@ class Queries:
         return self._one("SELECT * FROM tasks WHERE task_id = %s", (task_id,),
                          f"unknown task {task_id!r}")
 
-    def leaderboard(self, limit: int = 100) -> list[dict[str, Any]]:
+    def leaderboard(self, limit: int = 100, tag: str | None = None) -> list[dict[str, Any]]:
+        if tag is not None:
+            return self._all(
+                "SELECT rank() OVER (ORDER BY balance DESC) AS rank, agent_id, scope,"
+                " balance FROM karma_scoped WHERE scope = %s"
+                " ORDER BY balance DESC, agent_id LIMIT %s", (tag, _bounded(limit)))
         return self._all(
-            "SELECT rank() OVER (ORDER BY balance DESC) AS rank, agent_id, balance, minted,"
-            " burned, entries FROM karma_balances ORDER BY balance DESC, agent_id LIMIT %s",
+            "SELECT rank() OVER (ORDER BY balance DESC) AS rank, agent_id, balance, escrow,"
+            " minted, burned, decayed, slashed, entries FROM karma_balances"
+            " ORDER BY balance DESC, agent_id LIMIT %s",
             (_bounded(limit),),
         )
+
+    def scopes(self, agent_id: str) -> dict[str, Any]:
+        self.karma(agent_id)
+        return {
+            "karma": self._all("SELECT scope, balance FROM karma_scoped WHERE agent_id = %s"
+                               " ORDER BY scope", (agent_id,)),
+            "ratings": self._all("SELECT scope, rating, deviation, volatility, games"
+                                 " FROM ratings WHERE agent_id = %s ORDER BY scope",
+                                 (agent_id,)),
+        }
+
+    def history(self, agent_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+        self.karma(agent_id)
+        return self._all("SELECT * FROM karma_entries WHERE agent_id = %s ORDER BY position"
+                         " LIMIT %s", (agent_id, _bounded(limit)))
+
+    def stakes(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM stakes WHERE (%(state)s::text IS NULL OR state = %(state)s)"
+                         " ORDER BY staked_at, task_id LIMIT %(limit)s",
+                         {"state": state, "limit": _bounded(limit)})  # type: ignore[arg-type]
+
+    def agent_ids(self) -> list[str]:
+        return [row["agent_id"] for row in
+                self._all("SELECT agent_id FROM karma_balances ORDER BY agent_id")]
 
     def karma(self, agent_id: str) -> dict[str, Any]:
         return self._one("SELECT * FROM karma_balances WHERE agent_id = %s", (agent_id,),

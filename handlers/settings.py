@@ -32,6 +32,8 @@ class Settings(BaseSettings):
         default=64 * 1024, description="Largest task payload or artifact, as JSON, in bytes."
     )
     pool_size: int = 4
+    policy: Path | None = Field(
+        default=None, description="Economy policy (TOML); the shipped default when unset.")
     nats_namespace: str = Field(
         default="", pattern=r"^[a-z0-9_]{0,32}$",
         description="Prefix of stream names and subjects, to share a NATS server.")

@@ -4,6 +4,7 @@ from projections.agents import AgentsProjection
 from projections.audit_log import AuditLogProjection
 from projections.base import Projection
 from projections.karma_balances import KarmaBalancesProjection
+from projections.reputation import ReputationProjection
 from projections.task_board import TaskBoardProjection
 
 
@@ -12,5 +13,6 @@ def all_projections() -> list[Projection]:
         AgentsProjection(),
         TaskBoardProjection(),
         KarmaBalancesProjection(),
+        ReputationProjection(),
         AuditLogProjection(),
     ]

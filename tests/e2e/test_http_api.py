@@ -1,10 +1,12 @@
 """The HTTP API end to end: a real app, a real PostgreSQL, real tokens."""
 
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
 
+from domain.economy import reward
 from handlers.http_api import create_app
 from tests.conftest import ledger_size
 
@@ -42,8 +44,6 @@ def test_a_task_runs_its_whole_lifecycle_over_http(container, client, admin):
         (reader, f"/v1/tasks/{task_id}/complete", {"duration_ms": 900, "tokens": 120}),
         (reviewer, f"/v1/tasks/{task_id}/reviews",
          {"reviewer_id": "reviewer", "quality": 1.2, "rationale": "accurate"}),
-        (admin, "/v1/karma/mint", {"agent_id": "reader-1", "amount": "3.6", "reason": "review",
-                                   "task_id": task_id}),
     ]
     for headers, path, body in steps:
         response = client.post(path, json=body, headers=headers)
@@ -52,12 +52,17 @@ def test_a_task_runs_its_whole_lifecycle_over_http(container, client, admin):
     board = client.get(f"/v1/tasks/{task_id}", params={"min_position": position},
                        headers=reader).json()
     assert board["state"] == "completed" and board["reviews"] == 1 and board["run_id"] == run_id
+    # The first review paid the assignee by the policy's formula: base 3 x quality 1.2,
+    # less 0.9 s and 120 tokens of penalties, x1.75 for a newcomer's wide rating deviation.
+    expected = reward(container.policy, Decimal(3), Decimal("1.2"), 900, 120, 0, 350.0).delta
     leaderboard = client.get("/v1/karma/leaderboard", headers=reader).json()
-    assert leaderboard[0]["agent_id"] == "reader-1" and leaderboard[0]["balance"] == "3.6"
+    assert leaderboard[0]["agent_id"] == "reader-1"
+    assert Decimal(leaderboard[0]["balance"]) == expected == Decimal("6.27375")
     events = client.get("/v1/events", params={"run_id": run_id}, headers=admin).json()
     assert [e["event_type"] for e in events] == [
         "RunStarted", "TaskIssued", "TaskAssigned", "TaskStarted", "ArtifactProduced",
-        "TaskCompleted", "ReviewScored", "KarmaMinted"]
+        "TaskCompleted", "ReviewScored", "KarmaMinted", "RatingUpdated", "RatingUpdated"]
+    assert events[7]["payload"]["formula"]["quality"] == "1.2"
 
 
 REFUSED = [

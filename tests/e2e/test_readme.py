@@ -31,5 +31,6 @@ def test_the_readme_walkthrough_runs_as_written(container):
             response = (client.post(path, json=body, headers=headers) if body is not None
                         else client.get(path, headers=headers))
             assert response.status_code == 200, (path, response.text)
-    leaderboard = response.json()
-    assert leaderboard[0] == {**leaderboard[0], "agent_id": "reader-1", "balance": "3.6"}
+    history = response.json()
+    assert [entry["kind"] for entry in history] == ["minted"]
+    assert history[0]["formula"]["delta"] == history[0]["amount"] == "6.066200"
