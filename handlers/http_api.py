@@ -32,6 +32,7 @@ from domain.errors import (
 from handlers import commands as c
 from handlers.bootstrap import Container
 from handlers.errors import AlreadyExistsError, ConcurrencyError, ForbiddenError, NotFoundError
+from handlers.jobs import decay_periodically
 from handlers.queries import EventFilter, Queries
 from handlers.tokens import InvalidTokenError
 from streams import asyncapi
@@ -102,9 +103,10 @@ bearer = HTTPBearer(auto_error=False, description="A token from `karma tokens cr
 
 
 def create_app(container: Container, follow_projections: bool = True,
-               run_relay: bool = False) -> FastAPI:
+               run_relay: bool = False, decay_every_s: float = 0) -> FastAPI:
     """The API. ``follow_projections`` keeps the read models live in a thread; ``run_relay``
-    publishes the ledger to JetStream from this process (standby if another relay leads)."""
+    publishes the ledger to JetStream from this process (standby if another relay leads);
+    ``decay_every_s`` runs karma decay on that period."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -116,6 +118,12 @@ def create_app(container: Container, follow_projections: bool = True,
             follower.start()
         relay_stop = asyncio.Event()
         relay = asyncio.create_task(container.relay().run(relay_stop)) if run_relay else None
+        decayer = None
+        if decay_every_s:
+            decayer = threading.Thread(target=decay_periodically,
+                                       args=(container, decay_every_s, stop),
+                                       name="decay", daemon=True)
+            decayer.start()
         yield
         stop.set()
         relay_stop.set()

@@ -97,7 +97,9 @@ class Ledger(Application[str]):
             " FROM {} WHERE notification_id > %s AND notification_id <= %s"
             " ORDER BY notification_id LIMIT %s"
         ).format(sql.Identifier(EVENTS_TABLE))
-        datastore = self.recorder.datastore  # type: ignore[attr-defined]
+        datastore = getattr(self.recorder, "datastore", None)
+        if datastore is None:  # in-memory (counterfactual replays): nothing to create
+            return
         with datastore.get_connection() as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (CREATE_TABLES_LOCK,))
             try:

@@ -95,6 +95,10 @@ class Queries:
                          " ORDER BY staked_at, task_id LIMIT %(limit)s",
                          {"state": state, "limit": _bounded(limit)})  # type: ignore[arg-type]
 
+    def run_karma_entries(self, run_id: str) -> list[dict[str, Any]]:
+        return self._all("SELECT agent_id, kind, amount FROM karma_entries WHERE run_id = %s"
+                         " ORDER BY position", (run_id,))
+
     def agent_ids(self) -> list[str]:
         return [row["agent_id"] for row in
                 self._all("SELECT agent_id FROM karma_balances ORDER BY agent_id")]

@@ -28,8 +28,8 @@ from domain.errors import AgentRetiredError, IllegalTransitionError, UnknownTagE
 from domain.karma import GLOBAL_SCOPE, KarmaAccount
 from domain.rating import Rating
 from domain.rating import update as update_rating
-from domain.scheduler import Standing, choose
 from domain.runs import Run
+from domain.scheduler import Standing, choose
 from domain.tasks import Task
 from handlers import commands as c
 from handlers.errors import AlreadyExistsError, ConcurrencyError, ForbiddenError, NotFoundError
@@ -509,3 +509,4 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.MintKarma: mint_karma,
     c.BurnKarma: burn_karma,
 }
+

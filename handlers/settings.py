@@ -32,6 +32,8 @@ class Settings(BaseSettings):
         default=64 * 1024, description="Largest task payload or artifact, as JSON, in bytes."
     )
     pool_size: int = 4
+    decay_interval_s: float = Field(
+        default=86400.0, ge=0, description="How often `karma serve` decays karma (0: never).")
     policy: Path | None = Field(
         default=None, description="Economy policy (TOML); the shipped default when unset.")
     nats_namespace: str = Field(

@@ -152,13 +152,15 @@ class ProjectionRunner:
         ).fetchone()
         return row["position"] if row else 0
 
-    def rebuild(self, name: str) -> RebuildReport:
+    def rebuild(self, name: str, keep: bool = True) -> RebuildReport:
         """Catch the live view up, take its digest, then in one transaction drop it and replay
         the ledger from event 1 to the same position. Readers see the old view until the
-        rebuilt one commits; the live runner waits on the position lock meanwhile."""
+        rebuilt one commits; the live runner waits on the position lock meanwhile. With
+        ``keep=False`` the rebuilt view is only compared, and rolled back."""
         projection = self.get(name)
         self.catch_up([name])
-        with self._datastore.get_connection() as conn, conn.transaction():
+        with self._datastore.get_connection() as conn, conn.transaction(
+                force_rollback=not keep):
             position = self._lock_position(conn, name)
             with conn.cursor() as curs:
                 live_digest = projection.digest(curs)

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import httpx2 as httpx
@@ -101,6 +103,25 @@ def test_the_api_serves_commands_and_the_cli_reads_them_back(karma_home):
     assert "token" not in json.dumps(listed)
     rebuilt = karma(karma_home, "projections", "rebuild", "--verify")
     assert "NO" not in rebuilt.stdout
+
+
+def test_economy_commands_read_decay_and_verify_the_ledger(karma_home):
+    karma(karma_home, "up")
+    board = json.loads(karma(karma_home, "leaderboard", "--json").stdout)
+    assert board[0]["agent_id"] == "fetcher-1" and board[0]["balance"] == "1.5"
+    entries = json.loads(karma(karma_home, "history", "fetcher-1", "--json").stdout)
+    assert [e["kind"] for e in entries] == ["minted"] and entries[0]["reason"] == "pilot"
+    far = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    assert "decayed 1 account " in karma(karma_home, "decay", "--as-of", far).stdout
+    assert "decayed 0 accounts" in karma(karma_home, "decay", "--as-of", far).stdout
+    board = json.loads(karma(karma_home, "leaderboard", "--json").stdout)
+    assert Decimal("0.74") < Decimal(board[0]["balance"]) < Decimal("0.76")
+    assert "ledger verified" in karma(karma_home, "verify").stdout
+    policy = json.loads(karma(karma_home, "economy", "policy").stdout)
+    assert policy["digest"].startswith("sha256:") and policy["staking"]["fraction_of_base"]
+    unknown = karma(karma_home, "economy", "replay", "nope", "--policy",
+                    str(Path(__file__).parents[2] / "policies" / "default.toml"), check=False)
+    assert unknown.returncode == 2 and "unknown run" in unknown.stderr
 
 
 def test_refused_cli_input_exits_2_and_writes_nothing(karma_home):

@@ -1,0 +1,188 @@
+"""Counterfactual replay: what a run's agents would have earned under another policy.
+
+The run's recorded facts — which tasks were issued, who did them, how long they took, what
+the reviewers scored, how peers voted, what failed — are turned back into the commands
+that produced them and executed by the same command handlers, on an in-memory ledger
+(eventsourcing's own POPO persistence) with the other policy and the recorded clock. No
+model is called and nothing is written to the real ledger. Replayed with the run's own
+policy, the result equals what the ledger paid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from domain.economy import EconomyPolicy
+from domain.errors import DomainError
+from domain.karma import KarmaAccount
+from domain.tasks import TaskIssued
+from handlers import commands as c
+from handlers.errors import NotFoundError
+from handlers.ledger import Ledger
+from handlers.queries import EventFilter, Queries
+from handlers.service import LedgerService
+
+PAYING_KINDS = {"minted": 1, "burned": -1, "stake_slashed": -1}
+"""What counts as earnings of a run: entries that add or take karma for good."""
+AVAILABLE_KINDS = {"minted": 1, "burned": -1, "decayed": -1, "staked": -1,
+                   "stake_returned": 1}
+"""How entries move the available balance (a slash takes from escrow, already staked)."""
+
+
+@dataclass(frozen=True)
+class Standing:
+    agent_id: str
+    earned: Decimal
+
+
+@dataclass(frozen=True)
+class Comparison:
+    run_id: str
+    policy_digest: str
+    recorded: list[Standing]
+    counterfactual: list[Standing]
+    refused: int
+    """Recorded commands that the other policy refused."""
+
+
+def recorded_earnings(queries: Queries, run_id: str) -> dict[str, Decimal]:
+    totals: dict[str, Decimal] = {}
+    for row in queries.run_karma_entries(run_id):
+        sign = PAYING_KINDS.get(row["kind"])
+        if sign:
+            totals[row["agent_id"]] = totals.get(row["agent_id"], Decimal(0)) + sign * row["amount"]
+    return totals
+
+
+def available_before(queries: Queries, agent_id: str, position: int) -> Decimal:
+    """What the agent could spend (on stakes) when the run began."""
+    return sum((AVAILABLE_KINDS.get(row["kind"], 0) * row["amount"]
+                for row in queries.history(agent_id) if row["position"] < position),
+               Decimal(0))
+
+
+def _ranked(totals: dict[str, Decimal]) -> list[Standing]:
+    return [Standing(agent, amount) for agent, amount in
+            sorted(totals.items(), key=lambda item: (-item[1], item[0]))]
+
+
+def run_events(queries: Queries, run_id: str) -> Iterator[dict[str, Any]]:
+    after = 0
+    while True:
+        page = queries.events(EventFilter(run_id=run_id, after=after, limit=1000))
+        if not page:
+            return
+        yield from page
+        after = page[-1]["position"]
+
+
+def replay(queries: Queries, run_id: str, policy: EconomyPolicy) -> Comparison:
+    queries.run(run_id)  # an unknown run is a clear error, not an empty table
+    facts = list(run_events(queries, run_id))
+    if not facts:
+        raise NotFoundError(f"run {run_id!r} has no events")
+    clock = _RecordedClock()
+    ledger = Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.popo",
+                         "AGGREGATE_CACHE_MAXSIZE": ""})
+    service = LedgerService(ledger, policy, clock=clock)
+    starting: dict[str, Decimal] = {}
+    refused = 0
+    for fact in facts:
+        clock.now = fact["occurred_at"]
+        for command in _commands(fact, run_id):
+            for agent in _agents_named(command):
+                if agent not in starting:
+                    starting[agent] = _open_account(service, queries, agent, facts[0]["position"])
+            try:
+                service.execute(command)
+            except DomainError:
+                # Another policy can refuse what the real one allowed (a stake the agent
+                # cannot afford there); the replay goes on without it, and says so.
+                refused += 1
+    totals = {}
+    for agent, seeded in starting.items():
+        account: KarmaAccount = ledger.repository.get(KarmaAccount.id_for(agent))
+        totals[agent] = account.minted - seeded - account.burned - account.slashed
+    ledger.close()
+    recorded = recorded_earnings(queries, run_id)
+    everyone = set(totals) | set(recorded)
+    return Comparison(run_id, policy.digest(),
+                      _ranked({a: recorded.get(a, Decimal(0)) for a in everyone}),
+                      _ranked({a: totals.get(a, Decimal(0)) for a in everyone}), refused)
+
+
+def _open_account(service: LedgerService, queries: Queries, agent_id: str,
+                  run_start: int) -> Decimal:
+    """Register the agent in the replay with the karma it could spend when the run began."""
+    service.execute(c.RegisterAgent(agent_id=agent_id, role="replayed"))
+    try:
+        seed = available_before(queries, agent_id, run_start)
+    except NotFoundError:
+        seed = Decimal(0)
+    if seed > 0:
+        service.execute(c.MintKarma(agent_id=agent_id, amount=seed,
+                                    reason="available when the run began"))
+    return max(seed, Decimal(0))
+
+
+class _RecordedClock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _key(fact: dict[str, Any]) -> str:
+    return fact["originator_id"].split("/", 1)[1]
+
+
+def _commands(fact: dict[str, Any], run_id: str) -> list[c.Command]:
+    """The command that recorded a fact, as far as karma is concerned."""
+    data, kind = fact["payload"], fact["event_type"]
+    task_id = _key(fact)
+    match kind:
+        case "RunStarted":
+            return [c.StartRun(run_id=run_id, workflow=data["workflow"], seed=data["seed"])]
+        case "TaskIssued":
+            issued = TaskIssued.model_fields
+            return [c.IssueTask(run_id=run_id, task_id=task_id, task_type=data["task_type"],
+                                payload=data.get("payload", issued["payload"].default),
+                                tags=data["tags"], parent_id=data.get("parent_id"))]
+        case "TaskAssigned":
+            return [c.AssignTask(task_id=task_id, agent_id=data["agent_id"])]
+        case "TaskStarted":
+            return [c.StartTask(task_id=task_id, agent_id=data["agent_id"])]
+        case "TaskInputRequired":
+            return [c.RequestInput(task_id=task_id, question=data["question"])]
+        case "TaskCompleted":
+            return [c.CompleteTask(task_id=task_id, duration_ms=data["duration_ms"],
+                                   tokens=data["tokens"], cpu_ms=data["cpu_ms"])]
+        case "TaskFailed":
+            return [c.FailTask(task_id=task_id, reason=data["reason"])]
+        case "TaskCanceled":
+            return [c.CancelTask(task_id=task_id, reason=data["reason"])]
+        case "TaskRejected":
+            return [c.RejectTask(task_id=task_id, agent_id=data["agent_id"],
+                                 reason=data["reason"])]
+        case "ReviewScored":
+            return [c.ScoreReview(task_id=task_id, reviewer_id=data["reviewer_id"],
+                                  quality=Decimal(data["quality"]), rationale=data["rationale"])]
+        case "PeerVoteCast":
+            return [c.CastPeerVote(task_id=task_id, voter_id=data["voter_id"],
+                                   up=Decimal(data["value"]) > 0)]
+        case "KarmaMinted" | "KarmaBurned" if fact["causation_id"].startswith("command:"):
+            # A karma entry made by hand (not by a review or a vote) is a fact of the run.
+            command = c.MintKarma if kind == "KarmaMinted" else c.BurnKarma
+            return [command(agent_id=_key(fact), amount=Decimal(data["amount"]),
+                            reason=data["reason"], task_id=data.get("task_id"),
+                            scope=data.get("scope", []))]
+    return []
+
+
+def _agents_named(command: c.Command) -> list[str]:
+    return [value for field in ("agent_id", "reviewer_id", "voter_id")
+            if isinstance(value := getattr(command, field, None), str)]
