@@ -187,7 +187,8 @@ def projection_rate(url: str, total: int) -> Row:
             migrator.migrate(conn)
         runner = ProjectionRunner(ledger, all_projections())
         head = runner.head()
-        row = timed("projections catch-up (4 views)", head, [runner.catch_up])
+        row = timed(f"projections catch-up ({len(runner.projections)} views)", head,
+                    [runner.catch_up])
         ledger.close()
         return row
 
