@@ -49,6 +49,8 @@ app.add_typer(tokens_app, name="tokens")
 stream_app = typer.Typer(help="The LEDGER stream on NATS JetStream.", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
 app.add_typer(stream_app, name="stream")
+runs_app = typer.Typer(help="Runs and what happened in them.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
 economy_app = typer.Typer(help="The karma economy's policy and counterfactuals.",
                           no_args_is_help=True)
 app.add_typer(economy_app, name="economy")
@@ -342,6 +344,78 @@ def history(agent: str, as_json: JsonFlag = False) -> None:
             table.add_row(str(row["position"]), row["kind"], str(row["amount"]),
                           row["task_id"] or "", row["reason"], row["caused_by"])
         console.print(table)
+
+
+@app.command()
+def why(
+    agent: str,
+    scope: Annotated[str | None, typer.Option(help="Only karma in this tag.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every karma entry of an agent with the chain that caused it; they add up to its
+    balance."""
+    from handlers.provenance import why as explain
+
+    with container() as built:
+        built.projections.catch_up()
+        explanation = explain(Queries(built.datastore), agent, scope)
+        if as_json:
+            print_json(vars(explanation))
+            return
+        for entry in explanation.entries:
+            console.print(f"[bold]{entry['contribution']:+}[/bold] {entry['kind']} "
+                          f"@{entry['position']} {entry['reason']}")
+            formula = entry["formula"]
+            if "delta" in formula:
+                console.print(f"    = {formula['base']} x {formula['quality']} - "
+                              f"({formula['time_penalty']} + {formula['resource_penalty']})"
+                              f" x {formula['scale']}")
+            for step in entry["chain"]:
+                console.print(f"    <- {step['event_type']} {step['event_id']}: {step['summary']}")
+        where = f" in #{scope}" if scope else ""
+        console.print(f"total{where} {explanation.total} = balance{where} {explanation.balance}")
+
+
+@runs_app.command("list")
+def runs_list(as_json: JsonFlag = False) -> None:
+    """Runs, newest first."""
+    with container() as built:
+        built.projections.catch_up(["task_board"])
+        rows = Queries(built.datastore).runs(limit=1000)
+        if as_json:
+            print_json(rows)
+            return
+        table = Table("run", "workflow", "started", "outcome", "policy")
+        for row in rows:
+            table.add_row(row["run_id"], row["workflow"],
+                          row["started_at"].isoformat(timespec="seconds"),
+                          row["outcome"] or "running", row["config_digest"][:19])
+        console.print(table)
+
+
+@runs_app.command("show")
+def runs_show(run: str, as_json: JsonFlag = False) -> None:
+    """A run's timeline: every event in order, and how long each task took."""
+    from handlers.provenance import timeline
+
+    with container() as built:
+        built.projections.catch_up()
+        shown = timeline(Queries(built.datastore), run)
+        if as_json:
+            print_json(shown)
+            return
+        info = shown["run"]
+        console.print(f"run {info['run_id']} ({info['workflow']}) "
+                      f"{info['outcome'] or 'running'}; " + ", ".join(
+                          f"{count} {kind}" for kind, count in sorted(shown["counts"].items())))
+        started = shown["events"][0]["occurred_at"] if shown["events"] else None
+        for event in shown["events"]:
+            offset = (event["occurred_at"] - started).total_seconds()
+            seconds = shown["task_seconds"].get(event["originator_id"])
+            took = (f"  ({seconds:.3f} s)" if seconds is not None
+                    and event["event_type"] in ("TaskCompleted", "TaskFailed") else "")
+            console.print(f"{offset:>9.3f}s  {event['event_type']:<18} "
+                          f"{event['originator_id']}{took}")
 
 
 @app.command()

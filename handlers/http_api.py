@@ -30,6 +30,7 @@ from domain.errors import (
     InsufficientKarmaError,
 )
 from handlers import commands as c
+from handlers import provenance
 from handlers.bootstrap import Container
 from handlers.errors import AlreadyExistsError, ConcurrencyError, ForbiddenError, NotFoundError
 from handlers.jobs import decay_periodically
@@ -283,6 +284,14 @@ def create_app(container: Container, follow_projections: bool = True,
     @reads.get("/karma/{agent_id}/history")
     def history(agent_id: str, limit: Limit = 1000) -> list[dict[str, Any]]:
         return queries.history(agent_id, limit)
+
+    @reads.get("/karma/{agent_id}/why")
+    def explain(agent_id: str, scope: str | None = None) -> dict[str, Any]:
+        return vars(provenance.why(queries, agent_id, scope))
+
+    @reads.get("/runs/{run_id}/timeline")
+    def run_timeline(run_id: str) -> dict[str, Any]:
+        return provenance.timeline(queries, run_id)
 
     @reads.get("/karma/{agent_id}/scopes")
     def scopes(agent_id: str) -> dict[str, Any]:

@@ -117,6 +117,14 @@ class Queries:
              "type": selection.event_type, "limit": _bounded(selection.limit)},
         )
 
+    def event(self, event_id: str) -> dict[str, Any] | None:
+        rows = self._all("SELECT * FROM audit_log WHERE event_id = %s", (event_id,))
+        return rows[0] if rows else None
+
+    def events_of(self, originator_id: str) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM audit_log WHERE originator_id = %s ORDER BY position",
+                         (originator_id,))
+
     def event_types(self) -> list[str]:
         return [row["event_type"] for row in
                 self._all("SELECT DISTINCT event_type FROM audit_log ORDER BY 1")]

@@ -66,7 +66,8 @@ class ReputationProjection(Projection):
     def decayed(self, event: KarmaDecayed, curs: Cursor[Any], position: int) -> None:
         self._entry(curs, position, "decayed", event,
                     formula={"half_life_days": event.half_life_days,
-                             "since": event.since.isoformat(), "as_of": event.as_of.isoformat()},
+                             "since": event.since.isoformat(), "as_of": event.as_of.isoformat(),
+                             "scoped": {tag: str(amount) for tag, amount in event.scoped.items()}},
                     reason="decay")
         agent_id = _agent_of(event.originator_id)
         for tag, amount in event.scoped.items():

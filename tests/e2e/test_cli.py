@@ -117,6 +117,10 @@ def test_economy_commands_read_decay_and_verify_the_ledger(karma_home):
     board = json.loads(karma(karma_home, "leaderboard", "--json").stdout)
     assert Decimal("0.74") < Decimal(board[0]["balance"]) < Decimal("0.76")
     assert "ledger verified" in karma(karma_home, "verify").stdout
+    explained = json.loads(karma(karma_home, "why", "fetcher-1", "--json").stdout)
+    assert explained["total"] == explained["balance"] == board[0]["balance"]
+    assert explained["entries"][0]["chain"][0]["summary"] == "entered by hand (MintKarma)"
+    assert json.loads(karma(karma_home, "runs", "list", "--json").stdout) == []
     policy = json.loads(karma(karma_home, "economy", "policy").stdout)
     assert policy["digest"].startswith("sha256:") and policy["staking"]["fraction_of_base"]
     unknown = karma(karma_home, "economy", "replay", "nope", "--policy",

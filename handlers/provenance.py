@@ -1,0 +1,115 @@
+"""Where karma came from, and what a run did: read from the entries and the audit log.
+
+``why`` answers "why does this agent have 42.5 karma?": every entry that moved its balance,
+each with the chain that caused it (the review and its score, the task and its artifacts,
+or the vote, or the decay), and the formula's inputs; the entries add up to the balance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from handlers.queries import EventFilter, Queries
+
+AVAILABLE_SIGN = {"minted": 1, "burned": -1, "decayed": -1, "staked": -1, "stake_returned": 1,
+                  "stake_slashed": 0}
+SCOPED_SIGN = {"minted": 1, "burned": -1}
+
+
+@dataclass
+class Explanation:
+    agent_id: str
+    scope: str | None
+    total: Decimal
+    balance: Decimal
+    """What the leaderboard shows (global or in the scope); equals ``total``."""
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+
+def why(queries: Queries, agent_id: str, scope: str | None = None) -> Explanation:
+    balance = queries.karma(agent_id)["balance"]
+    if scope is not None:
+        scoped = {row["scope"]: row["balance"] for row in queries.scopes(agent_id)["karma"]}
+        balance = scoped.get(scope, Decimal(0))
+    total = Decimal(0)
+    explained = []
+    for entry in queries.history(agent_id):
+        amount = _contribution(entry, scope)
+        if amount is None:
+            continue
+        total += amount
+        explained.append({**entry, "contribution": amount,
+                          "chain": chain(queries, entry["caused_by"])})
+    return Explanation(agent_id, scope, total, balance, explained)
+
+
+def _contribution(entry: dict[str, Any], scope: str | None) -> Decimal | None:
+    kind, amount = entry["kind"], entry["amount"]
+    if scope is None:
+        return AVAILABLE_SIGN[kind] * amount
+    if kind == "decayed":
+        scoped = entry["formula"].get("scoped", {})
+        return -Decimal(scoped[scope]) if scope in scoped else None
+    if kind in SCOPED_SIGN and scope in entry["scope"]:
+        return SCOPED_SIGN[kind] * amount
+    return None
+
+
+def chain(queries: Queries, event_id: str) -> list[dict[str, Any]]:
+    """The events behind a karma entry: its cause, then the task it concerns with that
+    task's issue, artifacts and model calls, nearest first."""
+    cause = queries.event(event_id)
+    if cause is None:
+        command = event_id.split(":")[1] if event_id.startswith("command:") else None
+        summary = {"DecayKarma": "decay", None: "not in the audit log"}.get(
+            command, f"entered by hand ({command})")
+        return [{"event_id": event_id, "event_type": "command", "summary": summary}]
+    steps = [_step(cause)]
+    if cause["originator_id"].startswith("task/"):
+        related = queries.events_of(cause["originator_id"])
+        for event in reversed(related):
+            if event["event_type"] in ("ArtifactProduced", "TaskCompleted", "TaskIssued",
+                                       "ModelCalled") and event["position"] < cause["position"]:
+                steps.append(_step(event))
+    return steps
+
+
+def _step(event: dict[str, Any]) -> dict[str, Any]:
+    payload = event["payload"]
+    summaries = {
+        "ReviewScored": lambda: (f"{payload['reviewer_id']} scored {payload['quality']}: "
+                                 f"{payload['rationale']}"),
+        "PeerVoteCast": lambda: (f"{payload['voter_id']} voted {payload['value']} on "
+                                 f"{payload['target_id']}'s task {payload['target_task_id']}"),
+        "ArtifactProduced": lambda: f"artifact {payload['name'] or payload['artifact_id']} "
+                                    f"{payload['content_hash']}",
+        "TaskCompleted": lambda: (f"completed in {payload['duration_ms']} ms, "
+                                  f"{payload['tokens']} tokens, {payload['cpu_ms']} ms CPU"),
+        "TaskIssued": lambda: f"{payload['task_type']} issued, tags {payload['tags']}",
+    }
+    summary = summaries.get(event["event_type"], lambda: event["event_type"])()
+    return {"event_id": event["event_id"], "event_type": event["event_type"],
+            "position": event["position"], "at": event["occurred_at"], "summary": summary}
+
+
+def timeline(queries: Queries, run_id: str) -> dict[str, Any]:
+    """A run's events in order, with each task's time from start to its end."""
+    run = queries.run(run_id)
+    events, after = [], 0
+    while page := queries.events(EventFilter(run_id=run_id, after=after, limit=1000)):
+        events.extend(page)
+        after = page[-1]["position"]
+    started: dict[str, Any] = {}
+    durations: dict[str, float] = {}
+    for event in events:
+        task = event["originator_id"]
+        if event["event_type"] == "TaskStarted":
+            started.setdefault(task, event["occurred_at"])
+        elif event["event_type"] in ("TaskCompleted", "TaskFailed") and task in started:
+            durations[task] = (event["occurred_at"] - started[task]).total_seconds()
+    counts: dict[str, int] = {}
+    for event in events:
+        counts[event["event_type"]] = counts.get(event["event_type"], 0) + 1
+    return {"run": run, "counts": counts, "task_seconds": durations, "events": events}
