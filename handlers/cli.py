@@ -32,6 +32,7 @@ from handlers.bootstrap import Container, redact
 from handlers.commands import RegisterAgent
 from handlers.jobs import decay_all
 from handlers.policies import load_policy
+from handlers.provenance import timeline as timeline_of
 from handlers.queries import EventFilter, Queries
 from handlers.settings import Settings
 from streams import consumers
@@ -396,11 +397,9 @@ def runs_list(as_json: JsonFlag = False) -> None:
 @runs_app.command("show")
 def runs_show(run: str, as_json: JsonFlag = False) -> None:
     """A run's timeline: every event in order, and how long each task took."""
-    from handlers.provenance import timeline
-
     with container() as built:
         built.projections.catch_up()
-        shown = timeline(Queries(built.datastore), run)
+        shown = timeline_of(Queries(built.datastore), run)
         if as_json:
             print_json(shown)
             return
@@ -416,6 +415,97 @@ def runs_show(run: str, as_json: JsonFlag = False) -> None:
                     and event["event_type"] in ("TaskCompleted", "TaskFailed") else "")
             console.print(f"{offset:>9.3f}s  {event['event_type']:<18} "
                           f"{event['originator_id']}{took}")
+
+
+def _time_machine(built: Container):
+    from handlers.time_travel import TimeMachine
+
+    built.projections.catch_up()
+    return TimeMachine(Queries(built.datastore), built.ledger)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
+
+
+@app.command()
+def at(
+    run: str,
+    position: Annotated[int | None, typer.Option(min=0, help="A ledger position.")] = None,
+    time: Annotated[datetime | None, typer.Option(help="An instant (ISO 8601).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The run's read models (balances, scoped karma, task board) as they were at a ledger
+    position or an instant."""
+    if (position is None) == (time is None):
+        raise typer.BadParameter("give exactly one of --position and --time")
+    with container() as built:
+        machine = _time_machine(built)
+        point = position if position is not None else machine.position_at(_aware(time))
+        state = machine.state(run, point)
+        if as_json:
+            print_json(vars(state))
+            return
+        console.print(f"run {run} at position {state.position}"
+                      + (f" ({state.at.isoformat()})" if state.at else ""))
+        table = Table("agent", "available", "escrow", "minted", "burned", "scoped")
+        for agent, row in state.balances.items():
+            scoped = ", ".join(f"#{tag} {amount}" for tag, amount in
+                               state.scoped.get(agent, {}).items())
+            table.add_row(agent, str(row["balance"]), str(row["escrow"]), str(row["minted"]),
+                          str(row["burned"]), scoped)
+        console.print(table)
+        tasks = Table("task", "type", "state", "assignee", "artifacts", "reviews")
+        for task_id, task in state.tasks.items():
+            tasks.add_row(task_id, task["task_type"] or "", task["state"] or "",
+                          task["assignee"] or "", str(task["artifacts"]), str(task["reviews"]))
+        console.print(tasks)
+
+
+@app.command()
+def diff(
+    run: str,
+    start: Annotated[int, typer.Option("--from", min=0, help="From this position.")],
+    end: Annotated[int, typer.Option("--to", min=0, help="To this position.")],
+) -> None:
+    """What changed in the run's read models between two ledger positions."""
+    with container() as built:
+        print_json(_time_machine(built).diff(run, start, end))
+
+
+@app.command()
+def step(
+    run: str,
+    interactive: Annotated[bool, typer.Option(help="Wait for Enter after each event.")] = False,
+) -> None:
+    """Walk the run forward event by event, showing what each one changed."""
+    with container() as built:
+        machine = _time_machine(built)
+        shown = timeline_of(Queries(built.datastore), run)
+        previous = shown["events"][0]["position"] - 1 if shown["events"] else 0
+        for event in shown["events"]:
+            changes = machine.diff(run, previous, event["position"])
+            console.print(f"[bold]@{event['position']} {event['event_type']}[/bold] "
+                          f"{event['originator_id']}")
+            for section in ("tasks", "balances", "scoped"):
+                for key, change in changes[section].items():
+                    console.print(f"    {section} {key}: {change['from']} -> {change['to']}")
+            previous = event["position"]
+            if interactive:
+                input()
+
+
+@app.command()
+def aggregate(
+    aggregate_id: str,
+    version: Annotated[int | None, typer.Option(min=1, help="At this version.")] = None,
+    time: Annotated[datetime | None, typer.Option(help="As it was at this instant.")] = None,
+) -> None:
+    """Any aggregate (agent/ID, task/ID, karma/ID, run/ID) at a version or an instant."""
+    if version is not None and time is not None:
+        raise typer.BadParameter("give at most one of --version and --time")
+    with container() as built:
+        print_json(_time_machine(built).aggregate(aggregate_id, version, _aware(time)))
 
 
 @app.command()

@@ -12,6 +12,7 @@ import re
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
@@ -35,6 +36,7 @@ from handlers.bootstrap import Container
 from handlers.errors import AlreadyExistsError, ConcurrencyError, ForbiddenError, NotFoundError
 from handlers.jobs import decay_periodically
 from handlers.queries import EventFilter, Queries
+from handlers.time_travel import TimeMachine
 from handlers.tokens import InvalidTokenError
 from streams import asyncapi
 
@@ -292,6 +294,28 @@ def create_app(container: Container, follow_projections: bool = True,
     @reads.get("/runs/{run_id}/timeline")
     def run_timeline(run_id: str) -> dict[str, Any]:
         return provenance.timeline(queries, run_id)
+
+    def machine() -> TimeMachine:
+        return TimeMachine(queries, container.ledger)
+
+    @reads.get("/runs/{run_id}/at")
+    def run_at(run_id: str, position: Annotated[int | None, Query(ge=0)] = None,
+               time: datetime | None = None) -> dict[str, Any]:
+        if (position is None) == (time is None):
+            raise ValueError("give exactly one of position and time")
+        travel = machine()
+        point = position if position is not None else travel.position_at(time)
+        return vars(travel.state(run_id, point))
+
+    @reads.get("/runs/{run_id}/diff")
+    def run_diff(run_id: str, start: Annotated[int, Query(alias="from", ge=0)],
+                 end: Annotated[int, Query(alias="to", ge=0)]) -> dict[str, Any]:
+        return machine().diff(run_id, start, end)
+
+    @reads.get("/aggregates/{kind}/{key}")
+    def aggregate_at(kind: str, key: str, version: Annotated[int | None, Query(ge=1)] = None,
+                     time: datetime | None = None) -> dict[str, Any]:
+        return machine().aggregate(f"{kind}/{key}", version, time)
 
     @reads.get("/karma/{agent_id}/scopes")
     def scopes(agent_id: str) -> dict[str, Any]:

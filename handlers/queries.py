@@ -9,6 +9,32 @@ from handlers.errors import NotFoundError
 
 MAX_LIMIT = 1000
 
+BALANCES_AT = """
+SELECT agent_id,
+  sum(CASE kind WHEN 'minted' THEN amount WHEN 'burned' THEN -amount WHEN 'decayed' THEN -amount
+      WHEN 'staked' THEN -amount WHEN 'stake_returned' THEN amount ELSE 0 END) AS balance,
+  sum(CASE kind WHEN 'staked' THEN amount WHEN 'stake_returned' THEN -amount
+      WHEN 'stake_slashed' THEN -amount ELSE 0 END) AS escrow,
+  sum(CASE kind WHEN 'minted' THEN amount ELSE 0 END) AS minted,
+  sum(CASE kind WHEN 'burned' THEN amount ELSE 0 END) AS burned,
+  sum(CASE kind WHEN 'decayed' THEN amount ELSE 0 END) AS decayed,
+  sum(CASE kind WHEN 'stake_slashed' THEN amount ELSE 0 END) AS slashed
+FROM karma_entries WHERE position <= %s GROUP BY agent_id ORDER BY agent_id
+"""
+
+SCOPED_AT = """
+SELECT agent_id, scope, sum(amount) AS balance FROM (
+  SELECT agent_id, tag AS scope,
+         CASE kind WHEN 'minted' THEN amount ELSE -amount END AS amount
+  FROM karma_entries, jsonb_array_elements_text(scope) AS tag
+  WHERE position <= %(position)s AND kind IN ('minted', 'burned')
+  UNION ALL
+  SELECT agent_id, decayed.key, -(decayed.value)::numeric
+  FROM karma_entries, jsonb_each_text(formula -> 'scoped') AS decayed
+  WHERE position <= %(position)s AND kind = 'decayed'
+) AS movements GROUP BY agent_id, scope ORDER BY agent_id, scope
+"""
+
 
 @dataclass(frozen=True)
 class EventFilter:
@@ -124,6 +150,26 @@ class Queries:
     def events_of(self, originator_id: str) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM audit_log WHERE originator_id = %s ORDER BY position",
                          (originator_id,))
+
+    def balances_at(self, position: int) -> list[dict[str, Any]]:
+        """Every account's karma as it was at a ledger position (from its entries)."""
+        return self._all(BALANCES_AT, (position,))
+
+    def scoped_at(self, position: int) -> list[dict[str, Any]]:
+        return self._all(SCOPED_AT, {"position": position})  # type: ignore[arg-type]
+
+    def position_at(self, moment: Any) -> int | None:
+        """The last ledger position recorded at or before ``moment`` (None: before all)."""
+        return self._all("SELECT max(position) AS position FROM audit_log"
+                         " WHERE occurred_at <= %s", (moment,))[0]["position"]
+
+    def first_event_time(self) -> Any:
+        return self._all("SELECT min(occurred_at) AS first FROM audit_log")[0]["first"]
+
+    def version_at(self, originator_id: str, moment: Any) -> int | None:
+        return self._all("SELECT max(originator_version) AS version FROM audit_log"
+                         " WHERE originator_id = %s AND occurred_at <= %s",
+                         (originator_id, moment))[0]["version"]
 
     def event_types(self) -> list[str]:
         return [row["event_type"] for row in

@@ -121,6 +121,10 @@ def test_economy_commands_read_decay_and_verify_the_ledger(karma_home):
     assert explained["total"] == explained["balance"] == board[0]["balance"]
     assert explained["entries"][0]["chain"][0]["summary"] == "entered by hand (MintKarma)"
     assert json.loads(karma(karma_home, "runs", "list", "--json").stdout) == []
+    opened = json.loads(karma(karma_home, "aggregate", "karma/fetcher-1", "--version", "1").stdout)
+    assert opened["version"] == 1 and opened["state"]["balance"] == "0"
+    nowhere = karma(karma_home, "at", "nope", "--position", "1", check=False)
+    assert nowhere.returncode == 2 and "unknown run" in nowhere.stderr
     policy = json.loads(karma(karma_home, "economy", "policy").stdout)
     assert policy["digest"].startswith("sha256:") and policy["staking"]["fraction_of_base"]
     unknown = karma(karma_home, "economy", "replay", "nope", "--policy",

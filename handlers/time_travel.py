@@ -1,0 +1,125 @@
+"""Time travel: a run's read models as they were at a ledger position or an instant, the
+difference between two points, and any aggregate at a version or a time.
+
+Karma state comes from the karma entries view (every movement with its position), summed up
+to the position in SQL; the run's task board is folded from its events in the audit log.
+Both only read what was true at that position: nothing later leaks in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from handlers.errors import NotFoundError
+from handlers.ledger import Ledger
+from handlers.queries import EventFilter, Queries
+
+TASK_STATES = {"TaskIssued": "submitted", "TaskStarted": "working",
+               "TaskInputRequired": "input-required", "TaskCompleted": "completed",
+               "TaskFailed": "failed", "TaskCanceled": "canceled", "TaskRejected": "rejected"}
+
+
+class TimeTravelError(ValueError):
+    """A point in time the ledger cannot show (past the head, before the first event)."""
+
+
+@dataclass
+class RunState:
+    run_id: str
+    position: int
+    at: datetime | None
+    balances: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    scoped: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class TimeMachine:
+    def __init__(self, queries: Queries, ledger: Ledger) -> None:
+        self.queries = queries
+        self.ledger = ledger
+
+    def head(self) -> int:
+        return self.ledger.recorder.max_notification_id() or 0
+
+    def position_at(self, moment: datetime) -> int:
+        """The last ledger position recorded at or before ``moment``."""
+        position = self.queries.position_at(moment)
+        if position is None:
+            raise TimeTravelError(f"{moment.isoformat()} is before the first event "
+                                  f"({self.queries.first_event_time()})")
+        return position
+
+    def state(self, run_id: str, position: int) -> RunState:
+        self.queries.run(run_id)
+        head = self.head()
+        if not 0 <= position <= head:
+            raise TimeTravelError(f"position {position} is past the ledger's head ({head})")
+        state = RunState(run_id, position, None)
+        for row in self.queries.balances_at(position):
+            state.balances[row.pop("agent_id")] = row
+        for row in self.queries.scoped_at(position):
+            state.scoped.setdefault(row["agent_id"], {})[row["scope"]] = row["balance"]
+        for event in self._run_events(run_id, position):
+            state.at = event["occurred_at"]
+            _fold_task(state.tasks, event)
+        return state
+
+    def _run_events(self, run_id: str, position: int) -> list[dict[str, Any]]:
+        events, after = [], 0
+        while page := self.queries.events(EventFilter(run_id=run_id, after=after, limit=1000)):
+            events.extend(e for e in page if e["position"] <= position)
+            if page[-1]["position"] >= position:
+                break
+            after = page[-1]["position"]
+        return events
+
+    def diff(self, run_id: str, start: int, end: int) -> dict[str, Any]:
+        before, after = self.state(run_id, start), self.state(run_id, end)
+        return {"from": start, "to": end,
+                "balances": _changes(before.balances, after.balances),
+                "scoped": _changes(before.scoped, after.scoped),
+                "tasks": _changes(before.tasks, after.tasks)}
+
+    def aggregate(self, aggregate_id: str, version: int | None = None,
+                  moment: datetime | None = None) -> dict[str, Any]:
+        if moment is not None:
+            version = self.queries.version_at(aggregate_id, moment)
+            if version is None:
+                raise TimeTravelError(f"{aggregate_id} did not exist at {moment.isoformat()}")
+        try:
+            aggregate = self.ledger.repository.get(aggregate_id, version=version)
+        except Exception as error:  # eventsourcing raises its own not-found error
+            raise NotFoundError(f"unknown aggregate {aggregate_id!r}") from error
+        if version is not None and aggregate.version != version:
+            raise TimeTravelError(f"{aggregate_id} has no version {version} "
+                                  f"(it is at {aggregate.version})")
+        state = {key.lstrip("_"): value for key, value in vars(aggregate).items()
+                 if key != "_pending_events"}
+        return {"id": aggregate.id, "version": aggregate.version, "state": state}
+
+
+def _fold_task(tasks: dict[str, dict[str, Any]], event: dict[str, Any]) -> None:
+    if not event["originator_id"].startswith("task/"):
+        return
+    task_id = event["originator_id"].split("/", 1)[1]
+    kind, payload = event["event_type"], event["payload"]
+    task = tasks.setdefault(task_id, {"state": None, "assignee": None, "artifacts": 0,
+                                      "reviews": 0, "task_type": None})
+    if kind == "TaskIssued":
+        task["task_type"] = payload["task_type"]
+    if kind in TASK_STATES:
+        task["state"] = TASK_STATES[kind]
+    if kind == "TaskAssigned":
+        task["assignee"] = payload["agent_id"]
+    elif kind == "ArtifactProduced":
+        task["artifacts"] += 1
+    elif kind == "ReviewScored":
+        task["reviews"] += 1
+
+
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    return {key: {"from": before.get(key), "to": after.get(key)}
+            for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)}

@@ -1,0 +1,134 @@
+"""Time travel against a real PostgreSQL: `karma at N` equals the views rebuilt up to N."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from handlers import commands as c
+from handlers.errors import NotFoundError
+from handlers.queries import Queries
+from handlers.time_travel import TimeMachine, TimeTravelError
+from projections.karma_balances import KarmaBalancesProjection
+from projections.reputation import ReputationProjection
+from projections.runner import ProjectionRunner
+from projections.task_board import TaskBoardProjection
+from tests.integration.test_counterfactual import record_a_run
+
+
+@pytest.fixture(scope="module")
+def recorded(postgres_admin_url, nats_url, tmp_path_factory):
+    """One recorded run (with decay) shared by the module's read-only tests."""
+    from uuid import uuid4
+
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
+
+    from handlers.bootstrap import Container, Endpoints
+    from handlers.settings import Settings
+
+    name = f"karma_tt_{uuid4().hex[:10]}"
+    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = make_conninfo(postgres_admin_url, dbname=name)
+    built = Container(Settings(home=tmp_path_factory.mktemp("tt"), database_url=url,
+                               nats_url=nats_url), Endpoints(url, nats_url, False, False))
+    run_id = record_a_run(built.service)
+    opened = built.ledger.repository.get("karma/reader-1").decayed_until
+    built.service.execute(c.DecayKarma(as_of=opened + timedelta(days=10),
+                                       agent_ids=["reader-1", "fetcher-1", "analyst-1"]))
+    built.projections.catch_up()
+    yield built, run_id
+    built.close()
+    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def rebuilt_views_at(container, position: int, run_id: str) -> dict:
+    """The views replayed from event 1 to ``position`` in a transaction rolled back after."""
+    runner = ProjectionRunner(container.ledger, [])
+    views = [KarmaBalancesProjection(), ReputationProjection(), TaskBoardProjection()]
+    with container.datastore.get_connection() as conn, conn.transaction(force_rollback=True):
+        with conn.cursor() as curs:
+            for view in views:
+                view.clear(curs)
+        events = container.ledger.read_after(conn, 0, position, 10**6)
+        for view in views:
+            if events:
+                runner._apply(conn, view, events)
+        balances = {r["agent_id"]: r for r in conn.execute("SELECT * FROM karma_balances")}
+        scoped = conn.execute("SELECT agent_id, scope, balance FROM karma_scoped").fetchall()
+        tasks = {r["task_id"]: r for r in conn.execute(
+            "SELECT * FROM tasks WHERE run_id = %s", (run_id,))}
+    return {"balances": balances, "scoped": scoped, "tasks": tasks}
+
+
+def nonzero(mapping: dict) -> dict:
+    return {k: v for k, v in mapping.items() if v != 0}
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_karma_at_a_position_equals_the_views_rebuilt_up_to_it(recorded, data):
+    container, run_id = recorded
+    machine = TimeMachine(Queries(container.datastore), container.ledger)
+    position = data.draw(st.integers(0, machine.head()))
+    state = machine.state(run_id, position)
+    views = rebuilt_views_at(container, position, run_id)
+    for agent, row in views["balances"].items():
+        travelled = state.balances.get(agent, {})
+        for column in ("balance", "escrow", "minted", "burned", "decayed", "slashed"):
+            assert travelled.get(column, Decimal(0)) == row[column], (position, agent, column)
+    assert set(state.balances) <= set(views["balances"])
+    expected_scoped = {(r["agent_id"], r["scope"]): r["balance"] for r in views["scoped"]}
+    travelled_scoped = {(agent, tag): amount for agent, tags in state.scoped.items()
+                        for tag, amount in tags.items()}
+    assert nonzero(travelled_scoped) == nonzero(expected_scoped)
+    assert set(state.tasks) == set(views["tasks"])
+    for task_id, task in state.tasks.items():
+        row = views["tasks"][task_id]
+        assert (task["state"], task["assignee"], task["artifacts"], task["reviews"]) == (
+            row["state"], row["assignee"], row["artifacts"], row["reviews"])
+
+
+def test_a_diff_shows_what_changed_between_two_points(recorded):
+    container, run_id = recorded
+    machine = TimeMachine(Queries(container.datastore), container.ledger)
+    changes = machine.diff(run_id, 0, machine.head())
+    assert changes["balances"]["reader-1"]["from"] is None
+    assert {t["to"]["state"] for t in changes["tasks"].values()} == {"completed", "failed"}
+    assert machine.diff(run_id, 5, 5) == {"from": 5, "to": 5, "balances": {}, "scoped": {},
+                                          "tasks": {}}
+
+
+def test_an_aggregate_at_a_version_and_at_a_time(recorded):
+    container, _ = recorded
+    machine = TimeMachine(Queries(container.datastore), container.ledger)
+    first = machine.aggregate("karma/reader-1", version=1)
+    assert first["version"] == 1 and first["state"]["balance"] == 0
+    latest = machine.aggregate("karma/reader-1")
+    history = Queries(container.datastore).events_of("karma/reader-1")
+    middle = history[len(history) // 2]
+    at_time = machine.aggregate("karma/reader-1", moment=middle["occurred_at"])
+    assert at_time["version"] >= middle["originator_version"]
+    assert at_time["version"] <= latest["version"]
+
+
+def test_time_travel_refuses_points_it_cannot_show(recorded):
+    container, run_id = recorded
+    machine = TimeMachine(Queries(container.datastore), container.ledger)
+    with pytest.raises(TimeTravelError, match="past the ledger's head"):
+        machine.state(run_id, machine.head() + 1)
+    first = Queries(container.datastore).first_event_time()
+    with pytest.raises(TimeTravelError, match="before the first event"):
+        machine.position_at(first - timedelta(seconds=1))
+    with pytest.raises(NotFoundError, match="unknown run"):
+        machine.state("no-such-run", 1)
+    with pytest.raises(TimeTravelError, match="has no version 999"):
+        machine.aggregate("karma/reader-1", version=999)
+    with pytest.raises(NotFoundError):
+        machine.aggregate("karma/nobody")
