@@ -8,6 +8,8 @@ from typing import Any
 from handlers.errors import NotFoundError
 
 MAX_LIMIT = 1000
+CHECKPOINT_EVERY = 10_000
+CHECKPOINT_LOCK = 0x636B7074  # "ckpt"
 
 BALANCES_AT = """
 SELECT agent_id,
@@ -19,7 +21,8 @@ SELECT agent_id,
   sum(CASE kind WHEN 'burned' THEN amount ELSE 0 END) AS burned,
   sum(CASE kind WHEN 'decayed' THEN amount ELSE 0 END) AS decayed,
   sum(CASE kind WHEN 'stake_slashed' THEN amount ELSE 0 END) AS slashed
-FROM karma_entries WHERE position <= %s GROUP BY agent_id ORDER BY agent_id
+FROM karma_entries WHERE position > %(after)s AND position <= %(position)s
+GROUP BY agent_id ORDER BY agent_id
 """
 
 SCOPED_AT = """
@@ -27,11 +30,11 @@ SELECT agent_id, scope, sum(amount) AS balance FROM (
   SELECT agent_id, tag AS scope,
          CASE kind WHEN 'minted' THEN amount ELSE -amount END AS amount
   FROM karma_entries, jsonb_array_elements_text(scope) AS tag
-  WHERE position <= %(position)s AND kind IN ('minted', 'burned')
+  WHERE position > %(after)s AND position <= %(position)s AND kind IN ('minted', 'burned')
   UNION ALL
   SELECT agent_id, decayed.key, -(decayed.value)::numeric
   FROM karma_entries, jsonb_each_text(formula -> 'scoped') AS decayed
-  WHERE position <= %(position)s AND kind = 'decayed'
+  WHERE position > %(after)s AND position <= %(position)s AND kind = 'decayed'
 ) AS movements GROUP BY agent_id, scope ORDER BY agent_id, scope
 """
 
@@ -152,11 +155,67 @@ class Queries:
                          (originator_id,))
 
     def balances_at(self, position: int) -> list[dict[str, Any]]:
-        """Every account's karma as it was at a ledger position (from its entries)."""
-        return self._all(BALANCES_AT, (position,))
+        """Every account's karma as it was at a ledger position: the nearest checkpoint at
+        or below it plus the entries after it."""
+        base = self.ensure_checkpoint(position)
+        totals = {row.pop("agent_id"): row for row in self._all(
+            "SELECT agent_id, balance, escrow, minted, burned, decayed, slashed"
+            " FROM karma_checkpoints WHERE position = %s", (base,))}
+        for row in self._all(BALANCES_AT, {"after": base, "position": position}):  # type: ignore[arg-type]
+            agent = row.pop("agent_id")
+            if agent in totals:
+                totals[agent] = {k: totals[agent][k] + row[k] for k in row}
+            else:
+                totals[agent] = row
+        return [{"agent_id": agent, **row} for agent, row in sorted(totals.items())]
 
     def scoped_at(self, position: int) -> list[dict[str, Any]]:
-        return self._all(SCOPED_AT, {"position": position})  # type: ignore[arg-type]
+        base = self.ensure_checkpoint(position)
+        totals = {(r["agent_id"], r["scope"]): r["balance"] for r in self._all(
+            "SELECT agent_id, scope, balance FROM scoped_checkpoints WHERE position = %s",
+            (base,))}
+        for row in self._all(SCOPED_AT, {"after": base, "position": position}):  # type: ignore[arg-type]
+            key = (row["agent_id"], row["scope"])
+            totals[key] = totals.get(key, 0) + row["balance"]
+        return [{"agent_id": agent, "scope": scope, "balance": balance}
+                for (agent, scope), balance in sorted(totals.items())]
+
+    def ensure_checkpoint(self, position: int) -> int:
+        """The highest checkpoint at or below ``position`` that the entries view already
+        covers, building any missing ones on the way (each from the one before)."""
+        covered = self._all("SELECT position FROM projection_positions WHERE name = %s",
+                            ("reputation",))
+        limit = min(position, covered[0]["position"] if covered else 0)
+        target = limit - limit % CHECKPOINT_EVERY
+        built = self._all("SELECT coalesce(max(position), 0) AS position"
+                          " FROM checkpoint_positions WHERE position <= %s",
+                          (target,))[0]["position"]
+        while built < target:
+            built = self._build_checkpoint(built, built + CHECKPOINT_EVERY)
+        return target
+
+    def _build_checkpoint(self, previous: int, position: int) -> int:
+        with self._datastore.get_connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (CHECKPOINT_LOCK,))
+            if conn.execute("SELECT 1 FROM checkpoint_positions WHERE position = %s",
+                            (position,)).fetchone():
+                return position
+            conn.execute(
+                "INSERT INTO karma_checkpoints SELECT %(position)s, agent_id, sum(balance),"
+                " sum(escrow), sum(minted), sum(burned), sum(decayed), sum(slashed) FROM ("
+                " SELECT agent_id, balance, escrow, minted, burned, decayed, slashed"
+                " FROM karma_checkpoints WHERE position = %(previous)s"
+                " UNION ALL SELECT * FROM (" + BALANCES_AT + ") AS recent"
+                ") AS movements GROUP BY agent_id",
+                {"position": position, "previous": previous, "after": previous})
+            conn.execute(
+                "INSERT INTO scoped_checkpoints SELECT %(position)s, agent_id, scope,"
+                " sum(balance) FROM (SELECT agent_id, scope, balance FROM scoped_checkpoints"
+                " WHERE position = %(previous)s UNION ALL SELECT * FROM (" + SCOPED_AT +
+                ") AS recent) AS movements GROUP BY agent_id, scope",
+                {"position": position, "previous": previous, "after": previous})
+            conn.execute("INSERT INTO checkpoint_positions VALUES (%s)", (position,))
+        return position
 
     def position_at(self, moment: Any) -> int | None:
         """The last ledger position recorded at or before ``moment`` (None: before all)."""

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import handlers.queries as queries_module
 from handlers import commands as c
 from handlers.errors import NotFoundError
 from handlers.queries import Queries
@@ -41,7 +42,11 @@ def recorded(postgres_admin_url, nats_url, tmp_path_factory):
     built.service.execute(c.DecayKarma(as_of=opened + timedelta(days=10),
                                        agent_ids=["reader-1", "fetcher-1", "analyst-1"]))
     built.projections.catch_up()
+    # Checkpoints every 7 positions, so random positions land on, between and past them.
+    every = queries_module.CHECKPOINT_EVERY
+    queries_module.CHECKPOINT_EVERY = 7
     yield built, run_id
+    queries_module.CHECKPOINT_EVERY = every
     built.close()
     with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
@@ -132,3 +137,18 @@ def test_time_travel_refuses_points_it_cannot_show(recorded):
         machine.aggregate("karma/reader-1", version=999)
     with pytest.raises(NotFoundError):
         machine.aggregate("karma/nobody")
+
+
+def test_checkpoints_are_built_once_and_only_where_the_entries_reach(recorded):
+    container, run_id = recorded
+    queries = Queries(container.datastore)
+    machine = TimeMachine(queries, container.ledger)
+    machine.state(run_id, machine.head())
+    with container.datastore.get_connection() as conn:
+        built = [r["position"] for r in conn.execute(
+            "SELECT position FROM checkpoint_positions ORDER BY 1")]
+    assert built == list(range(7, machine.head() + 1, 7))
+    machine.state(run_id, machine.head())  # a second look builds nothing more
+    with container.datastore.get_connection() as conn:
+        again = conn.execute("SELECT count(*) AS n FROM checkpoint_positions").fetchone()["n"]
+    assert again == len(built)
