@@ -19,7 +19,6 @@ from typing import Any
 from domain.economy import EconomyPolicy
 from domain.errors import DomainError
 from domain.karma import KarmaAccount
-from domain.tasks import TaskIssued
 from handlers import commands as c
 from handlers.errors import NotFoundError
 from handlers.ledger import Ledger
@@ -148,10 +147,9 @@ def _commands(fact: dict[str, Any], run_id: str) -> list[c.Command]:
         case "RunStarted":
             return [c.StartRun(run_id=run_id, workflow=data["workflow"], seed=data["seed"])]
         case "TaskIssued":
-            issued = TaskIssued.model_fields
             return [c.IssueTask(run_id=run_id, task_id=task_id, task_type=data["task_type"],
-                                payload=data.get("payload", issued["payload"].default),
-                                tags=data["tags"], parent_id=data.get("parent_id"))]
+                                payload=data["payload"], tags=data["tags"],
+                                parent_id=data.get("parent_id"))]
         case "TaskAssigned":
             return [c.AssignTask(task_id=task_id, agent_id=data["agent_id"])]
         case "TaskStarted":

@@ -18,6 +18,7 @@ from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 from pydantic import ValidationError
 
+from domain.errors import DomainError
 from handlers.errors import NotFoundError
 from handlers.task_worker import Claim, PermanentTaskError, TaskMessage, TaskWorker
 from streams.topology import Topology
@@ -66,6 +67,12 @@ async def process(worker: TaskWorker, topology: Topology, body: dict[str, Any],
     except NotFoundError as error:
         log.error("task message for a task the ledger does not hold; dropped", error=str(error))
         await msg.reject()
+        return
+    except DomainError as error:
+        # e.g. the task's stake is more than this agent can put up: leave it to another.
+        log.info("cannot claim the task; leaving it to another worker", task_id=task.task_id,
+                 error=str(error))
+        await msg.nack(delay=topology.task_ack_wait_s)
         return
     if claim is not Claim.WORK:
         log.info("task not for this worker", task_id=task.task_id, claim=claim.value)

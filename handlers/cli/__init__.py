@@ -1,0 +1,10 @@
+"""The command-line door: ``karma up``, ``status``, ``events list``, ``serve`` and friends.
+
+Each command parses its options, asks the container for what it needs and prints; refused
+input exits with status 2 and a message, and writes nothing.
+"""
+
+from handlers.cli import economy, ledger, servers, streams, travel  # noqa: F401 - registering
+from handlers.cli.common import app
+
+__all__ = ["app"]

@@ -1,0 +1,3 @@
+from handlers.cli import app
+
+app()

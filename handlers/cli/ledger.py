@@ -1,0 +1,130 @@
+"""The ledger and its views: events list, tokens, projections."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from handlers.cli.common import (
+    JsonFlag,
+    console,
+    container,
+    errors,
+    events_app,
+    print_json,
+    projections_app,
+    tokens_app,
+)
+from handlers.queries import EventFilter, Queries
+
+
+@events_app.command("list")
+def events_list(
+    run: Annotated[str | None, typer.Option("--run", help="Only this run's events.")] = None,
+    event_type: Annotated[str | None, typer.Option("--type", help="Only this event type.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    after: Annotated[int, typer.Option(min=0, help="Start after this position.")] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show the ledger, oldest first, with each event's provenance."""
+    with container() as built:
+        built.projections.catch_up(["audit_log"])
+        rows = Queries(built.datastore).events(EventFilter(run, event_type, after, limit))
+        if as_json:
+            print_json(rows)
+            return
+        table = Table("pos", "time", "event", "aggregate", "run", "caused by")
+        for row in rows:
+            table.add_row(str(row["position"]), row["occurred_at"].isoformat(timespec="seconds"),
+                          row["event_type"], row["originator_id"], row["run_id"] or "",
+                          row["causation_id"])
+        console.print(table)
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    AGENT = "agent"
+
+
+@tokens_app.command("create")
+def tokens_create(
+    role: Annotated[Role, typer.Option(help="admin: everything; agent: act as one agent.")],
+    agent: Annotated[str | None, typer.Option(help="The agent an agent token acts as.")] = None,
+    label: Annotated[str, typer.Option(help="A note to recognise the token by.")] = "",
+) -> None:
+    """Create a bearer token; it is printed once and stored only as a hash."""
+    with container() as built:
+        if role is Role.AGENT:
+            if agent is None:
+                raise ValueError("an agent token needs --agent")
+            if f"agent/{agent}" not in built.ledger.repository:
+                raise ValueError(f"unknown agent {agent!r}: register it first")
+        elif agent is not None:
+            raise ValueError("an admin token takes no --agent")
+        issued = built.tokens.create(role.value, agent, label)
+        errors.print(f"token {issued.token_id} created; it is shown only now:")
+        sys.stdout.write(issued.token + "\n")
+
+
+@tokens_app.command("list")
+def tokens_list(as_json: JsonFlag = False) -> None:
+    """Tokens by id, role and agent (never the secrets)."""
+    with container() as built:
+        rows = built.tokens.list()
+        if as_json:
+            print_json(rows)
+            return
+        table = Table("id", "role", "agent", "label", "created", "revoked")
+        for row in rows:
+            table.add_row(row["token_id"], row["role"], row["agent_id"] or "", row["label"],
+                          row["created_at"].isoformat(timespec="seconds"),
+                          row["revoked_at"].isoformat(timespec="seconds")
+                          if row["revoked_at"] else "")
+        console.print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: str) -> None:
+    """Revoke a token by its id."""
+    with container() as built:
+        built.tokens.revoke(token_id)
+        console.print(f"token {token_id} revoked")
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(
+    name: Annotated[str | None, typer.Argument(help="One projection (default: all).")] = None,
+    verify: Annotated[bool, typer.Option(
+        "--verify", help="Exit 1 unless every rebuilt digest equals the live one.")] = False,
+) -> None:
+    """Drop and replay projections from event 1; print whether each digest equals the live one."""
+    with container() as built:
+        runner = built.projections
+        names = [runner.get(name).name] if name else list(runner.projections)
+        table = Table("projection", "position", "live digest", "rebuilt digest", "equal")
+        mismatched = False
+        for projection_name in names:
+            report = runner.rebuild(projection_name)
+            mismatched |= not report.identical
+            table.add_row(report.name, str(report.position), report.live_digest[:16],
+                          report.rebuilt_digest[:16], "yes" if report.identical else "NO")
+        console.print(table)
+        if verify and mismatched:
+            raise typer.Exit(1)
+
+
+@projections_app.command("run")
+def projections_run() -> None:
+    """Keep every projection at the ledger head until interrupted."""
+    with container() as built:
+        stop = threading.Event()
+        console.print(f"following the ledger from {built.projections.positions()}")
+        try:
+            built.projections.follow(stop)
+        except KeyboardInterrupt:
+            stop.set()
