@@ -28,9 +28,10 @@ from domain.runs import Run
 from domain.tasks import Task
 from handlers import commands as c
 from handlers.bootstrap import ledger_env
+from handlers.economy import settle
 from handlers.ledger import Ledger
 from handlers.queries import Queries
-from handlers.service import LedgerService, UnitOfWork, settle
+from handlers.service import LedgerService, UnitOfWork
 from handlers.time_travel import TimeMachine
 from projections.registry import all_projections
 from projections.runner import ProjectionRunner
