@@ -48,14 +48,23 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     embedded_nats.stop(data_dir)
 
 
+@contextlib.contextmanager
+def created_database(admin_url: str) -> Iterator[str]:
+    """A database of its own on the server, dropped afterwards."""
+    name = f"karma_test_{uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_conninfo(admin_url, dbname=name)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 @pytest.fixture
 def database_url(postgres_admin_url: str) -> Iterator[str]:
-    name = f"karma_test_{uuid4().hex[:12]}"
-    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield make_conninfo(postgres_admin_url, dbname=name)
-    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    with created_database(postgres_admin_url) as url:
+        yield url
 
 
 @pytest.fixture

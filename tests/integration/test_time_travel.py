@@ -9,47 +9,36 @@ from hypothesis import strategies as st
 
 import handlers.queries as queries_module
 from handlers import commands as c
+from handlers.bootstrap import Container, Endpoints
 from handlers.errors import NotFoundError
 from handlers.queries import Queries
+from handlers.settings import Settings
 from handlers.time_travel import TimeMachine, TimeTravelError
 from projections.karma_balances import KarmaBalancesProjection
 from projections.reputation import ReputationProjection
 from projections.runner import ProjectionRunner
 from projections.task_board import TaskBoardProjection
+from tests.conftest import created_database
 from tests.integration.test_counterfactual import record_a_run
 
 
 @pytest.fixture(scope="module")
 def recorded(postgres_admin_url, nats_url, tmp_path_factory):
     """One recorded run (with decay) shared by the module's read-only tests."""
-    from uuid import uuid4
-
-    import psycopg
-    from psycopg import sql
-    from psycopg.conninfo import make_conninfo
-
-    from handlers.bootstrap import Container, Endpoints
-    from handlers.settings import Settings
-
-    name = f"karma_tt_{uuid4().hex[:10]}"
-    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_conninfo(postgres_admin_url, dbname=name)
-    built = Container(Settings(home=tmp_path_factory.mktemp("tt"), database_url=url,
-                               nats_url=nats_url), Endpoints(url, nats_url, False, False))
-    run_id = record_a_run(built.service)
-    opened = built.ledger.repository.get("karma/reader-1").decayed_until
-    built.service.execute(c.DecayKarma(as_of=opened + timedelta(days=10),
-                                       agent_ids=["reader-1", "fetcher-1", "analyst-1"]))
-    built.projections.catch_up()
-    # Checkpoints every 7 positions, so random positions land on, between and past them.
-    every = queries_module.CHECKPOINT_EVERY
-    queries_module.CHECKPOINT_EVERY = 7
-    yield built, run_id
-    queries_module.CHECKPOINT_EVERY = every
-    built.close()
-    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    with created_database(postgres_admin_url) as url:
+        built = Container(Settings(home=tmp_path_factory.mktemp("tt"), database_url=url,
+                                   nats_url=nats_url), Endpoints(url, nats_url, False, False))
+        run_id = record_a_run(built.service)
+        opened = built.ledger.repository.get("karma/reader-1").decayed_until
+        built.service.execute(c.DecayKarma(as_of=opened + timedelta(days=10),
+                                           agent_ids=["reader-1", "fetcher-1", "analyst-1"]))
+        built.projections.catch_up()
+        # Checkpoints every 7 positions, so random positions land on, between and past them.
+        every = queries_module.CHECKPOINT_EVERY
+        queries_module.CHECKPOINT_EVERY = 7
+        yield built, run_id
+        queries_module.CHECKPOINT_EVERY = every
+        built.close()
 
 
 def rebuilt_views_at(container, position: int, run_id: str) -> dict:
