@@ -68,6 +68,11 @@ def event_id(originator_id: str, originator_version: int) -> str:
     return f"{originator_id}@{originator_version}"
 
 
+def key_of(aggregate_id: str) -> str:
+    """The key an aggregate id was made from: ``task/sum-lora`` -> ``sum-lora``."""
+    return aggregate_id.split("/", 1)[1]
+
+
 class AggregateEvent(DomainEvent, CanMutateAggregate[str]):
     """An event that moves an aggregate from one version to the next."""
 

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import math
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.karma import AMOUNT_PLACES
+from domain.karma import quantize
 from domain.rating import Game, Rating
 
-QUANTUM = Decimal(1).scaleb(-AMOUNT_PLACES)
 NonNegative = Field(ge=0, allow_inf_nan=False)
 
 
@@ -92,10 +91,6 @@ class EconomyPolicy(_Section):
 
     def unknown_tags(self, tags: tuple[str, ...] | list[str]) -> list[str]:
         return [tag for tag in tags if self.tags and tag not in self.tags]
-
-
-def quantize(value: Decimal) -> Decimal:
-    return value.quantize(QUANTUM, rounding=ROUND_HALF_EVEN)
 
 
 class RewardBreakdown(BaseModel):

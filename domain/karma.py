@@ -9,7 +9,7 @@ Decimals with at most six places, so sums are exact and a replay reproduces ever
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import Field
@@ -21,6 +21,12 @@ from domain.rating import Rating
 AMOUNT_PLACES = 6
 MAX_AMOUNT = Decimal(1_000_000)
 GLOBAL_SCOPE = "global"
+QUANTUM = Decimal(1).scaleb(-AMOUNT_PLACES)
+
+
+def quantize(value: Decimal) -> Decimal:
+    """Round to the six places an amount may have (banker's rounding: no drift in sums)."""
+    return value.quantize(QUANTUM, rounding=ROUND_HALF_EVEN)
 
 
 def validate_amount(amount: Decimal | float | int | str) -> Decimal:
@@ -206,7 +212,7 @@ class KarmaAccount(Aggregate):
                            reason=reason, timestamp=at, provenance=provenance)
 
     def decay(self, *, factor: Decimal, half_life_days: float, as_of: datetime,
-              quantize: Any, at: datetime, provenance: Provenance) -> bool:
+              at: datetime, provenance: Provenance) -> bool:
         """Decay the available and scoped balances from the last decay up to ``as_of``.
         A period already decayed is not decayed again: False, and nothing recorded."""
         if as_of <= self.decayed_until:

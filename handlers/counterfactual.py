@@ -10,26 +10,24 @@ policy, the result equals what the ledger paid.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from domain.base import key_of
 from domain.economy import EconomyPolicy
 from domain.errors import DomainError
 from domain.karma import KarmaAccount
 from handlers import commands as c
 from handlers.errors import NotFoundError
 from handlers.ledger import Ledger
-from handlers.queries import EventFilter, Queries
+from handlers.queries import Queries
 from handlers.service import LedgerService
+from projections.reputation import AVAILABLE_SIGN
 
 PAYING_KINDS = {"minted": 1, "burned": -1, "stake_slashed": -1}
 """What counts as earnings of a run: entries that add or take karma for good."""
-AVAILABLE_KINDS = {"minted": 1, "burned": -1, "decayed": -1, "staked": -1,
-                   "stake_returned": 1}
-"""How entries move the available balance (a slash takes from escrow, already staked)."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +57,7 @@ def recorded_earnings(queries: Queries, run_id: str) -> dict[str, Decimal]:
 
 def available_before(queries: Queries, agent_id: str, position: int) -> Decimal:
     """What the agent could spend (on stakes) when the run began."""
-    return sum((AVAILABLE_KINDS.get(row["kind"], 0) * row["amount"]
+    return sum((AVAILABLE_SIGN[row["kind"]] * row["amount"]
                 for row in queries.history(agent_id) if row["position"] < position),
                Decimal(0))
 
@@ -69,19 +67,9 @@ def _ranked(totals: dict[str, Decimal]) -> list[Standing]:
             sorted(totals.items(), key=lambda item: (-item[1], item[0]))]
 
 
-def run_events(queries: Queries, run_id: str) -> Iterator[dict[str, Any]]:
-    after = 0
-    while True:
-        page = queries.events(EventFilter(run_id=run_id, after=after, limit=1000))
-        if not page:
-            return
-        yield from page
-        after = page[-1]["position"]
-
-
 def replay(queries: Queries, run_id: str, policy: EconomyPolicy) -> Comparison:
     queries.run(run_id)  # an unknown run is a clear error, not an empty table
-    facts = list(run_events(queries, run_id))
+    facts = list(queries.run_events(run_id))
     if not facts:
         raise NotFoundError(f"run {run_id!r} has no events")
     clock = _RecordedClock()
@@ -135,14 +123,10 @@ class _RecordedClock:
         return self.now
 
 
-def _key(fact: dict[str, Any]) -> str:
-    return fact["originator_id"].split("/", 1)[1]
-
-
 def _commands(fact: dict[str, Any], run_id: str) -> list[c.Command]:
     """The command that recorded a fact, as far as karma is concerned."""
     data, kind = fact["payload"], fact["event_type"]
-    task_id = _key(fact)
+    task_id = key_of(fact["originator_id"])
     match kind:
         case "RunStarted":
             return [c.StartRun(run_id=run_id, workflow=data["workflow"], seed=data["seed"])]
@@ -175,7 +159,7 @@ def _commands(fact: dict[str, Any], run_id: str) -> list[c.Command]:
         case "KarmaMinted" | "KarmaBurned" if fact["causation_id"].startswith("command:"):
             # A karma entry made by hand (not by a review or a vote) is a fact of the run.
             command = c.MintKarma if kind == "KarmaMinted" else c.BurnKarma
-            return [command(agent_id=_key(fact), amount=Decimal(data["amount"]),
+            return [command(agent_id=key_of(fact["originator_id"]), amount=Decimal(data["amount"]),
                             reason=data["reason"], task_id=data.get("task_id"),
                             scope=data.get("scope", []))]
     return []

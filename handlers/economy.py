@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from domain.agents import Agent
 from domain.base import Provenance, event_id
-from domain.economy import EconomyPolicy, decay_factor, quantize, review_game, reward
+from domain.economy import EconomyPolicy, decay_factor, review_game, reward
 from domain.errors import AgentRetiredError, IllegalTransitionError
 from domain.karma import GLOBAL_SCOPE, KarmaAccount
 from domain.rating import Rating
@@ -214,7 +214,6 @@ def decay_karma(
             factor=factor,
             half_life_days=half_life,
             as_of=cmd.as_of,
-            quantize=quantize,
             at=at,
             provenance=provenance,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import orjson
+import psycopg
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, Recording, StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
@@ -143,6 +144,15 @@ class Ledger(Application[str]):
                          topic=row["topic"], state=bytes(row["state"])))
             for row in rows
         ]
+
+    def listen(self) -> Any:
+        """A connection of its own that receives the ledger's NOTIFY on every save, for
+        tailers that wake on news instead of polling."""
+        pool = self.recorder.datastore.pool  # type: ignore[attr-defined]
+        conn = psycopg.connect(pool.conninfo, autocommit=True, **pool.kwargs)
+        conn.execute(sql.SQL("LISTEN {}").format(
+            sql.Identifier(self.recorder.channel_name)))  # type: ignore[attr-defined]
+        return conn
 
     def construct_mapper(self) -> Mapper[str]:
         return PydanticMapper()

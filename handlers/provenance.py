@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from handlers.queries import EventFilter, Queries
+from handlers.queries import Queries
+from projections.reputation import AVAILABLE_SIGN
 
-AVAILABLE_SIGN = {"minted": 1, "burned": -1, "decayed": -1, "staked": -1, "stake_returned": 1,
-                  "stake_slashed": 0}
 SCOPED_SIGN = {"minted": 1, "burned": -1}
 
 
@@ -97,10 +96,7 @@ def _step(event: dict[str, Any]) -> dict[str, Any]:
 def timeline(queries: Queries, run_id: str) -> dict[str, Any]:
     """A run's events in order, with each task's time from start to its end."""
     run = queries.run(run_id)
-    events, after = [], 0
-    while page := queries.events(EventFilter(run_id=run_id, after=after, limit=1000)):
-        events.extend(page)
-        after = page[-1]["position"]
+    events = list(queries.run_events(run_id))
     started: dict[str, Any] = {}
     durations: dict[str, float] = {}
     for event in events:

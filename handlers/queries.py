@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,6 +146,16 @@ class Queries:
             {"after": selection.after, "run": selection.run_id,  # type: ignore[arg-type]
              "type": selection.event_type, "limit": _bounded(selection.limit)},
         )
+
+    def run_events(self, run_id: str, until: int | None = None) -> Iterator[dict[str, Any]]:
+        """A run's events in ledger order (up to position ``until``), a page at a time."""
+        after = 0
+        while page := self.events(EventFilter(run_id=run_id, after=after, limit=MAX_LIMIT)):
+            for event in page:
+                if until is not None and event["position"] > until:
+                    return
+                yield event
+            after = page[-1]["position"]
 
     def event(self, event_id: str) -> dict[str, Any] | None:
         rows = self._all("SELECT * FROM audit_log WHERE event_id = %s", (event_id,))

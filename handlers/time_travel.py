@@ -13,9 +13,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from domain.base import key_of
 from handlers.errors import NotFoundError
 from handlers.ledger import Ledger
-from handlers.queries import EventFilter, Queries
+from handlers.queries import Queries
 
 TASK_STATES = {"TaskIssued": "submitted", "TaskStarted": "working",
                "TaskInputRequired": "input-required", "TaskCompleted": "completed",
@@ -62,19 +63,10 @@ class TimeMachine:
             state.balances[row.pop("agent_id")] = row
         for row in self.queries.scoped_at(position):
             state.scoped.setdefault(row["agent_id"], {})[row["scope"]] = row["balance"]
-        for event in self._run_events(run_id, position):
+        for event in self.queries.run_events(run_id, until=position):
             state.at = event["occurred_at"]
             _fold_task(state.tasks, event)
         return state
-
-    def _run_events(self, run_id: str, position: int) -> list[dict[str, Any]]:
-        events, after = [], 0
-        while page := self.queries.events(EventFilter(run_id=run_id, after=after, limit=1000)):
-            events.extend(e for e in page if e["position"] <= position)
-            if page[-1]["position"] >= position:
-                break
-            after = page[-1]["position"]
-        return events
 
     def diff(self, run_id: str, start: int, end: int) -> dict[str, Any]:
         before, after = self.state(run_id, start), self.state(run_id, end)
@@ -104,7 +96,7 @@ class TimeMachine:
 def _fold_task(tasks: dict[str, dict[str, Any]], event: dict[str, Any]) -> None:
     if not event["originator_id"].startswith("task/"):
         return
-    task_id = event["originator_id"].split("/", 1)[1]
+    task_id = key_of(event["originator_id"])
     kind, payload = event["event_type"], event["payload"]
     task = tasks.setdefault(task_id, {"state": None, "assignee": None, "artifacts": 0,
                                       "reviews": 0, "task_type": None})

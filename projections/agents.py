@@ -8,6 +8,7 @@ from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
 from domain.agents import AgentRegistered, AgentRetired
+from domain.base import key_of
 from projections.base import Projection, handles
 
 
@@ -28,5 +29,5 @@ class AgentsProjection(Projection):
     def _agent_retired(self, event: AgentRetired, curs: Cursor[Any], position: int) -> None:
         curs.execute(
             "UPDATE agents SET status = 'retired', retired_at = %s WHERE agent_id = %s",
-            (event.timestamp, event.originator_id.split("/", 1)[1]),
+            (event.timestamp, key_of(event.originator_id)),
         )

@@ -10,7 +10,7 @@ from typing import Any
 
 from psycopg import Cursor
 
-from domain.base import DomainEvent
+from domain.base import DomainEvent, key_of
 from domain.karma import (
     KarmaAccountOpened,
     KarmaBurned,
@@ -71,7 +71,7 @@ class KarmaBalancesProjection(Projection):
             changes = _changes(event)
             if not changes:
                 continue
-            movement = moved.setdefault(_agent_of(event.originator_id),
+            movement = moved.setdefault(key_of(event.originator_id),
                                         _Movement({column: Decimal(0) for column in COLUMNS}))
             for column, amount in changes.items():
                 movement.add(column, amount)
@@ -90,6 +90,3 @@ class KarmaBalancesProjection(Projection):
                 [(*(m.change[column] for column in COLUMNS), m.entries, m.last_at, agent_id)
                  for agent_id, m in moved.items()])
 
-
-def _agent_of(account_id: str) -> str:
-    return account_id.split("/", 1)[1]

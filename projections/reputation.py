@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from psycopg import Cursor
 
+from domain.base import key_of
 from domain.karma import (
     KarmaBurned,
     KarmaDecayed,
@@ -18,7 +19,11 @@ from domain.karma import (
     StakeSlashed,
 )
 from projections.base import Projection, handles
-from projections.karma_balances import _agent_of
+
+AVAILABLE_SIGN = {"minted": 1, "burned": -1, "decayed": -1, "staked": -1, "stake_returned": 1,
+                  "stake_slashed": 0}
+"""How each kind of entry moves the available balance (a slash takes from escrow, which the
+stake already took from the available balance)."""
 
 
 def _json(value: Any) -> str:
@@ -37,7 +42,7 @@ class ReputationProjection(Projection):
             "INSERT INTO karma_entries (position, agent_id, kind, amount, task_id, scope,"
             " reason, formula, run_id, caused_by, occurred_at)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (position, _agent_of(event.originator_id), kind, event.amount, task_id,
+            (position, key_of(event.originator_id), kind, event.amount, task_id,
              _json(list(scope)), reason, _json(formula or {}), event.provenance.run_id,
              event.provenance.causation_id, event.timestamp))
 
@@ -54,13 +59,13 @@ class ReputationProjection(Projection):
     def minted(self, event: KarmaMinted, curs: Cursor[Any], position: int) -> None:
         self._entry(curs, position, "minted", event, event.scope, event.formula,
                     event.task_id, event.reason)
-        self._scoped(curs, _agent_of(event.originator_id), event.scope, event.amount)
+        self._scoped(curs, key_of(event.originator_id), event.scope, event.amount)
 
     @handles(KarmaBurned)
     def burned(self, event: KarmaBurned, curs: Cursor[Any], position: int) -> None:
         self._entry(curs, position, "burned", event, event.scope, event.formula,
                     event.task_id, event.reason)
-        self._scoped(curs, _agent_of(event.originator_id), event.scope, -event.amount)
+        self._scoped(curs, key_of(event.originator_id), event.scope, -event.amount)
 
     @handles(KarmaDecayed)
     def decayed(self, event: KarmaDecayed, curs: Cursor[Any], position: int) -> None:
@@ -69,7 +74,7 @@ class ReputationProjection(Projection):
                              "since": event.since.isoformat(), "as_of": event.as_of.isoformat(),
                              "scoped": {tag: str(amount) for tag, amount in event.scoped.items()}},
                     reason="decay")
-        agent_id = _agent_of(event.originator_id)
+        agent_id = key_of(event.originator_id)
         for tag, amount in event.scoped.items():
             self._scoped(curs, agent_id, (tag,), -amount)
 
@@ -79,14 +84,14 @@ class ReputationProjection(Projection):
         curs.execute(
             "INSERT INTO stakes (task_id, agent_id, amount, state, staked_at)"
             " VALUES (%s, %s, %s, 'escrowed', %s)",
-            (event.task_id, _agent_of(event.originator_id), event.amount, event.timestamp))
+            (event.task_id, key_of(event.originator_id), event.amount, event.timestamp))
 
     def _settle_stake(self, curs: Cursor[Any], event: Any, state: str) -> None:
         curs.execute(
             "UPDATE stakes SET state = %s, reason = %s, settled_at = %s"
             " WHERE task_id = %s AND agent_id = %s AND state = 'escrowed'",
             (state, event.reason, event.timestamp, event.task_id,
-             _agent_of(event.originator_id)))
+             key_of(event.originator_id)))
 
     @handles(StakeReturned)
     def stake_returned(self, event: StakeReturned, curs: Cursor[Any], position: int) -> None:
@@ -107,5 +112,5 @@ class ReputationProjection(Projection):
             " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (agent_id, scope) DO UPDATE SET"
             " rating = EXCLUDED.rating, deviation = EXCLUDED.deviation,"
             " volatility = EXCLUDED.volatility, games = EXCLUDED.games",
-            (_agent_of(event.originator_id), event.scope, event.rating, event.deviation,
+            (key_of(event.originator_id), event.scope, event.rating, event.deviation,
              event.volatility, event.games))

@@ -16,7 +16,6 @@ from typing import Any
 
 import psycopg
 import structlog
-from psycopg import sql
 
 from domain.base import DomainEvent
 from handlers.ledger import Ledger
@@ -184,7 +183,7 @@ class ProjectionRunner:
         while not stop.is_set():
             try:
                 if listener is None:
-                    listener = self._listen()
+                    listener = self.ledger.listen()
                 self.catch_up()
                 backoff = 0.5
                 self._wait_for_news(listener, stop, idle_wait)
@@ -207,8 +206,3 @@ class ProjectionRunner:
             if any(True for _ in listener.notifies(timeout=0.2, stop_after=1)):
                 return
 
-    def _listen(self) -> psycopg.Connection[Any]:
-        conn = psycopg.connect(self._datastore.pool.conninfo, autocommit=True,
-                               **self._datastore.pool.kwargs)
-        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.ledger.recorder.channel_name)))  # type: ignore[attr-defined]
-        return conn

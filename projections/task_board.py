@@ -7,7 +7,7 @@ from typing import Any
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
-from domain.base import AggregateEvent
+from domain.base import AggregateEvent, key_of
 from domain.runs import RunFinished, RunStarted
 from domain.tasks import (
     ArtifactProduced,
@@ -23,10 +23,6 @@ from domain.tasks import (
     TaskState,
 )
 from projections.base import Projection, handles
-
-
-def _key(event: AggregateEvent) -> str:
-    return event.originator_id.split("/", 1)[1]
 
 
 class TaskBoardProjection(Projection):
@@ -46,7 +42,7 @@ class TaskBoardProjection(Projection):
     def run_finished(self, event: RunFinished, curs: Cursor[Any], position: int) -> None:
         curs.execute(
             "UPDATE runs SET outcome = %s, finished_at = %s WHERE run_id = %s",
-            (event.outcome.value, event.timestamp, _key(event)),
+            (event.outcome.value, event.timestamp, key_of(event.originator_id)),
         )
 
     @handles(TaskIssued)
@@ -98,7 +94,7 @@ class TaskBoardProjection(Projection):
         curs.execute(
             "UPDATE tasks SET reviews = reviews + 1, quality_sum = quality_sum + %s,"
             " updated_at = %s WHERE task_id = %s",
-            (event.quality, event.timestamp, _key(event)),
+            (event.quality, event.timestamp, key_of(event.originator_id)),
         )
 
     @staticmethod
@@ -109,5 +105,5 @@ class TaskBoardProjection(Projection):
         curs.execute(
             f"UPDATE tasks SET {assignment}, updated_at = %s,"  # noqa: S608 - fixed fragments
             " last_reason = COALESCE(%s, last_reason) WHERE task_id = %s",
-            (value, event.timestamp, reason, _key(event)),
+            (value, event.timestamp, reason, key_of(event.originator_id)),
         )

@@ -21,7 +21,6 @@ import psycopg
 import structlog
 from nats.js import JetStreamContext
 from nats.js.errors import APIError
-from psycopg import sql
 
 from domain.tasks import TaskIssued
 from handlers.ledger import Ledger
@@ -80,7 +79,8 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event, until: int | None = None) -> Cursor:
         """Publish until ``stop`` is set, or (when given) until position ``until`` is on
         the stream. Returns the cursor it reached."""
-        lock = await asyncio.to_thread(self._connect_lock_connection)
+        # One connection holds the relay lock and hears the ledger's NOTIFY.
+        lock = await asyncio.to_thread(self.ledger.listen)
         try:
             if not await self._lead(lock, stop):
                 return Cursor(0, 0)
@@ -92,13 +92,6 @@ class OutboxRelay:
                 await client.drain()
         finally:
             await asyncio.to_thread(lock.close)
-
-    def _connect_lock_connection(self) -> psycopg.Connection[Any]:
-        pool = self._datastore.pool
-        conn = psycopg.connect(pool.conninfo, autocommit=True, **pool.kwargs)
-        conn.execute(sql.SQL("LISTEN {}").format(
-            sql.Identifier(self.ledger.recorder.channel_name)))  # type: ignore[attr-defined]
-        return conn
 
     async def _lead(self, lock: psycopg.Connection[Any], stop: asyncio.Event) -> bool:
         """Wait until this relay holds the relay lock (False if stopped first)."""

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.economy import EconomyPolicy, decay_factor, quantize, reward
+from domain.economy import EconomyPolicy, decay_factor, reward
 from domain.errors import DuplicateStakeError, InsufficientKarmaError, InvalidAmountError
 from domain.scheduler import Standing, choose
 from tests.builders import PROVENANCE, T0, account
@@ -67,7 +67,7 @@ def test_decaying_the_same_period_twice_changes_nothing():
     a = account(balance=Decimal(100))
     as_of = T0 + timedelta(days=30)
     factor = Decimal(str(decay_factor(30.0, (as_of - T0).total_seconds())))
-    p = {"factor": factor, "half_life_days": 30.0, "as_of": as_of, "quantize": quantize,
+    p = {"factor": factor, "half_life_days": 30.0, "as_of": as_of,
          "at": as_of, "provenance": PROVENANCE}
     assert a.decay(**p)
     assert a.balance == Decimal(50)
@@ -108,7 +108,7 @@ def test_any_history_conserves_karma_and_never_goes_negative(operations):
                 day += value
                 as_of = T0 + timedelta(days=day)
                 factor = Decimal(str(decay_factor(30.0, value * 86400)))
-                a.decay(factor=factor, half_life_days=30.0, as_of=as_of, quantize=quantize,
+                a.decay(factor=factor, half_life_days=30.0, as_of=as_of,
                         at=as_of, provenance=PROVENANCE)
         except (InsufficientKarmaError, InvalidAmountError, DuplicateStakeError):
             pass
