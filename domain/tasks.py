@@ -186,6 +186,28 @@ class PeerVoteCast(AggregateEvent):
         task.voted = True
 
 
+class ModelCalled(AggregateEvent):
+    """The agent working this task called a language model: recorded so that a run can be
+    re-executed against changed code with the same answers, and audited."""
+
+    adapter: str
+    model: str
+    purpose: str
+    prompt_digest: str
+    prompt: str
+    response: str
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+    latency_ms: int = Field(ge=0)
+
+    def apply(self, task: Task) -> None:
+        pass
+
+
+def prompt_digest(prompt: str) -> str:
+    return "sha256:" + hashlib.sha256(prompt.encode()).hexdigest()
+
+
 class Task(Aggregate):
     id_prefix = "task"
 
@@ -274,6 +296,16 @@ class Task(Aggregate):
             timestamp=at,
             provenance=provenance,
         )
+
+    def record_model_call(self, *, adapter: str, model: str, purpose: str, prompt: str,
+                          response: str, prompt_tokens: int, completion_tokens: int,
+                          latency_ms: int, at: datetime, provenance: Provenance) -> None:
+        self._require("record a model call of", TaskState.WORKING)
+        self.trigger_event(
+            ModelCalled, adapter=adapter, model=model, purpose=purpose,
+            prompt_digest=prompt_digest(prompt), prompt=prompt, response=response,
+            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+            latency_ms=latency_ms, timestamp=at, provenance=provenance)
 
     def require_input(self, question: str, *, at: datetime, provenance: Provenance) -> None:
         self._require("ask for input on", TaskState.WORKING)

@@ -112,6 +112,17 @@ class RecordArtifact(TaskCommand):
                      AfterValidator(_within_limit)]
 
 
+class RecordModelCall(TaskCommand):
+    adapter: Annotated[str, Field(min_length=1, max_length=64)]
+    model: Annotated[str, Field(min_length=1, max_length=256)]
+    purpose: Annotated[str, Field(max_length=128)] = ""
+    prompt: Annotated[str, Field(max_length=PAYLOAD_LIMIT_BYTES)]
+    response: Annotated[str, Field(max_length=PAYLOAD_LIMIT_BYTES)]
+    prompt_tokens: Annotated[int, Field(ge=0)] = 0
+    completion_tokens: Annotated[int, Field(ge=0)] = 0
+    latency_ms: Annotated[int, Field(ge=0)] = 0
+
+
 class RequestInput(TaskCommand):
     question: Reason
 
@@ -145,6 +156,8 @@ class ScheduleTask(TaskCommand):
     """Assign the task to the candidate the karma-aware scheduler ranks first."""
 
     candidates: Annotated[list[Slug], Field(min_length=1, max_length=256)]
+    loads: Annotated[dict[Slug, Annotated[int, Field(ge=0)]], Field(max_length=256)] = {}
+    """Tasks each candidate already holds, as the dispatcher counts them."""
 
 
 class CastPeerVote(TaskCommand):

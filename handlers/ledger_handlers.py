@@ -148,6 +148,18 @@ def record_artifact(
     return {"task_id": cmd.task_id, "artifact_id": artifact_id}
 
 
+def record_model_call(
+    svc: LedgerService, cmd: c.RecordModelCall, actor: c.Principal, unit: UnitOfWork
+) -> dict[str, str]:
+    task = _assigned_task(unit, cmd, actor, "record model calls of this task")
+    task.record_model_call(
+        adapter=cmd.adapter, model=cmd.model, purpose=cmd.purpose, prompt=cmd.prompt,
+        response=cmd.response, prompt_tokens=cmd.prompt_tokens,
+        completion_tokens=cmd.completion_tokens, latency_ms=cmd.latency_ms,
+        at=svc.clock(), provenance=svc.provenance(cmd, task.run_id))
+    return {"task_id": cmd.task_id}
+
+
 def request_input(
     svc: LedgerService, cmd: c.RequestInput, actor: c.Principal, unit: UnitOfWork
 ) -> dict[str, str]:

@@ -26,7 +26,13 @@ from handlers.service import LedgerService
 
 
 class PermanentTaskError(Exception):
-    """The task cannot succeed however often it is tried: fail it now, with this reason."""
+    """The task cannot succeed however often it is tried: fail it now, with this reason.
+    ``record`` is what the agent still has to say (a model call it made, a vote on the work
+    it was given), saved with the failure."""
+
+    def __init__(self, reason: str, record: list[c.Command] | None = None) -> None:
+        super().__init__(reason)
+        self.record = record or []
 
 
 class TaskMessage(BaseModel):
@@ -38,6 +44,9 @@ class TaskMessage(BaseModel):
     task_type: str
     payload: dict[str, Any] = {}
     tags: tuple[str, ...] = ()
+    parent_id: str | None = None
+    agent_id: str = ""
+    """The agent working the task: set by the worker, so a handler can act as it."""
 
     @classmethod
     def from_cloud_event(cls, body: dict[str, Any]) -> TaskMessage:
@@ -49,6 +58,9 @@ class TaskOutcome:
     parts: list[Part]
     name: str = ""
     tokens: int = 0
+    record: list[c.Command] = field(default_factory=list)
+    """Saved with the artifact, before the completion: the model calls that produced it, a
+    peer vote, a review the agent scored."""
 
 
 TaskHandler = Callable[[TaskMessage], TaskOutcome]
@@ -110,18 +122,21 @@ class TaskWorker:
         if handler is None:
             raise PermanentTaskError(f"this worker has no handler for {message.task_type}")
         started, cpu_started = self.clock(), time.thread_time()
-        outcome = handler(message)
+        outcome = handler(message.model_copy(update={"agent_id": self.agent_id}))
         duration_ms = int((self.clock() - started) * 1000)
         cpu_ms = int((time.thread_time() - cpu_started) * 1000)
         self.service.execute_batch([
+            *outcome.record,
             c.RecordArtifact(task_id=message.task_id, name=outcome.name, parts=outcome.parts),
             c.CompleteTask(task_id=message.task_id, duration_ms=duration_ms,
                            tokens=outcome.tokens, cpu_ms=cpu_ms),
         ], self.actor)
 
-    def fail(self, message: TaskMessage, reason: str) -> None:
+    def fail(self, message: TaskMessage, reason: str, record: list[c.Command] = ()) -> None:
         task = self.service.ledger.repository.get(f"task/{message.task_id}")
         if task.state.is_terminal:
             return
-        self.service.execute(c.FailTask(task_id=message.task_id, reason=reason[:4096]),
-                             self.actor if task.assignee == self.agent_id else self._admin)
+        mine = task.assignee == self.agent_id
+        failure = c.FailTask(task_id=message.task_id, reason=reason[:4096])
+        self.service.execute_batch([*record, failure] if mine else [failure],
+                                   self.actor if mine else self._admin)

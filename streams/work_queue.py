@@ -10,10 +10,13 @@ of a failing task ends it as TaskFailed with the reason.
 from __future__ import annotations
 
 import asyncio
+import logging
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
+from eventsourcing.application import AggregateNotFoundError
 from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 from pydantic import ValidationError
@@ -24,14 +27,46 @@ from handlers.task_worker import Claim, PermanentTaskError, TaskMessage, TaskWor
 from streams.topology import Topology
 
 log = structlog.get_logger(__name__)
+QUEUE_LOG = logging.getLogger("karma.work_queue")
+"""FastStream's own messages (received, processed); quietened where a progress bar shows."""
 
 
-def build_broker(nats_url: str, topology: Topology, worker: TaskWorker,
+class Crew:
+    """The agents one process hosts. A task goes to the agent it is assigned to, or, when
+    the scheduler left it open, to the first of them that is free; each agent works one
+    task at a time."""
+
+    def __init__(self, workers: Sequence[TaskWorker]) -> None:
+        self.workers = {worker.agent_id: worker for worker in workers}
+        self._busy = {agent_id: asyncio.Lock() for agent_id in self.workers}
+
+    def able(self, task_type: str) -> list[TaskWorker]:
+        return [w for w in self.workers.values() if task_type in w.handlers]
+
+    def choose(self, task: TaskMessage) -> TaskWorker | None:
+        able = self.able(task.task_type)
+        if not able:
+            return None
+        assignee = able[0].service.ledger.repository.get(f"task/{task.task_id}").assignee
+        if assignee is not None:
+            return self.workers.get(assignee)
+        return next((w for w in able if not self._busy[w.agent_id].locked()), able[0])
+
+    def busy(self, worker: TaskWorker) -> asyncio.Lock:
+        return self._busy[worker.agent_id]
+
+
+def build_broker(nats_url: str, topology: Topology, worker: TaskWorker | Crew,
                  task_types: list[str], concurrency: int = 1) -> NatsBroker:
-    broker = NatsBroker(nats_url, max_reconnect_attempts=-1)
+    """Subscribe ``worker`` (one agent, or a crew of them) to the queues of ``task_types``.
+    A crew works as many tasks of a type at once as it has agents able to."""
+    crew = worker if isinstance(worker, Crew) else Crew([worker])
+    broker = NatsBroker(nats_url, max_reconnect_attempts=-1, logger=QUEUE_LOG)
     stream = JStream(topology.tasks_stream, declare=False)
     for task_type in task_types:
-        handle = _handler(worker, topology)
+        handle = _handler(crew, topology)
+        if isinstance(worker, Crew):
+            concurrency = max(1, len(crew.able(task_type)))
         broker.subscriber(
             topology.task_subject(task_type),
             stream=stream,
@@ -46,22 +81,45 @@ def build_broker(nats_url: str, topology: Topology, worker: TaskWorker,
     return broker
 
 
-def _handler(worker: TaskWorker, topology: Topology) -> Any:
+def _handler(crew: Crew, topology: Topology) -> Any:
     async def handle(body: dict[str, Any], msg: NatsMessage) -> None:
-        await process(worker, topology, body, msg)
+        await process(crew, topology, body, msg)
 
     return handle
 
 
-async def process(worker: TaskWorker, topology: Topology, body: dict[str, Any],
+async def process(crew: Crew, topology: Topology, body: dict[str, Any],
                   msg: NatsMessage) -> None:
-    deliveries = msg.raw_message.metadata.num_delivered
     try:
         task = TaskMessage.from_cloud_event(body)
     except (KeyError, TypeError, ValidationError) as error:
         log.error("unreadable task message; dropped", error=str(error))
         await msg.reject()
         return
+    try:
+        worker = await asyncio.to_thread(crew.choose, task)
+    except AggregateNotFoundError:
+        log.error("task message for a task the ledger does not hold; dropped",
+                  task_id=task.task_id)
+        await msg.reject()
+        return
+    if worker is None:
+        log.info("task for an agent another process hosts", task_id=task.task_id)
+        await msg.nack(delay=topology.task_redirect_delay_s)
+        return
+    heartbeat = asyncio.create_task(_keep_alive(msg, topology.task_ack_wait_s / 3))
+    try:
+        async with crew.busy(worker):
+            await _work(worker, topology, task, msg)
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
+
+
+async def _work(worker: TaskWorker, topology: Topology, task: TaskMessage,
+                msg: NatsMessage) -> None:
+    deliveries = msg.raw_message.metadata.num_delivered
     try:
         claim = await asyncio.to_thread(worker.claim, task)
     except NotFoundError as error:
@@ -76,13 +134,13 @@ async def process(worker: TaskWorker, topology: Topology, body: dict[str, Any],
         return
     if claim is not Claim.WORK:
         log.info("task not for this worker", task_id=task.task_id, claim=claim.value)
-        await (msg.ack() if claim is Claim.DONE else msg.nack(delay=topology.task_ack_wait_s))
+        await (msg.ack() if claim is Claim.DONE
+               else msg.nack(delay=topology.task_redirect_delay_s))
         return
-    heartbeat = asyncio.create_task(_keep_alive(msg, topology.task_ack_wait_s / 3))
     try:
         await asyncio.to_thread(worker.perform, task)
     except PermanentTaskError as error:
-        await asyncio.to_thread(worker.fail, task, str(error))
+        await asyncio.to_thread(worker.fail, task, str(error), error.record)
         await msg.ack()
     except Exception as error:  # noqa: BLE001 - a failed task is retried, never dropped
         if deliveries >= topology.task_max_deliver:
@@ -96,10 +154,6 @@ async def process(worker: TaskWorker, topology: Topology, body: dict[str, Any],
             await msg.nack(delay=delay)
     else:
         await msg.ack()
-    finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await heartbeat
 
 
 async def _keep_alive(msg: NatsMessage, every: float) -> None:
