@@ -145,7 +145,8 @@ def schedule_task(
             if task.tags
             else account.balance
         )
-        standings.append(Standing(agent_id, karma, account.rating(GLOBAL_SCOPE, initial)[1]))
+        standings.append(Standing(agent_id, karma, account.rating(GLOBAL_SCOPE, initial)[1],
+                                  cmd.loads.get(agent_id, 0)))
     if not standings:
         raise AgentRetiredError("every candidate agent is retired")
     scope = "#" + ", #".join(task.tags) if task.tags else "global karma"

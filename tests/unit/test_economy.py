@@ -52,6 +52,18 @@ def test_exploration_gives_a_newcomer_work_over_a_richer_veteran():
     assert choose(standings, exploration=0.0, scope="#peft").agent_id == "veteran"
 
 
+def test_work_spreads_over_equals_by_the_tasks_they_already_hold():
+    standings = [Standing("reader-1", Decimal(5), reviewed=3, open_tasks=2),
+                 Standing("reader-2", Decimal(5), reviewed=3, open_tasks=0),
+                 Standing("reader-3", Decimal(5), reviewed=3, open_tasks=1)]
+    choice = choose(standings, exploration=1.0, scope="#peft")
+    assert choice.agent_id == "reader-2" and "0 open tasks" in choice.reason
+    # Merit still counts: a far better agent with one task in hand beats an idle weak one.
+    standings = [Standing("strong", Decimal(10), reviewed=3, open_tasks=1),
+                 Standing("weak", Decimal(1), reviewed=3, open_tasks=0)]
+    assert choose(standings, exploration=0.0, scope="#peft").agent_id == "strong"
+
+
 def test_staking_needs_available_karma_and_happens_once_per_task():
     a = account(balance=Decimal(3))
     p = {"at": T0, "provenance": PROVENANCE}
