@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from handlers.errors import NotFoundError
@@ -124,6 +125,15 @@ class Queries:
         return self._all("SELECT * FROM stakes WHERE (%(state)s::text IS NULL OR state = %(state)s)"
                          " ORDER BY staked_at, task_id LIMIT %(limit)s",
                          {"state": state, "limit": _bounded(limit)})  # type: ignore[arg-type]
+
+    def task_karma_delta(self, task_id: str) -> Decimal:
+        """What the task's work earned or cost: rewards and penalties, votes on it, its slashed
+        stake (a stake escrowed and returned is no gain)."""
+        row = self._all(
+            "SELECT coalesce(sum(CASE kind WHEN 'minted' THEN amount WHEN 'burned' THEN -amount"
+            " WHEN 'stake_slashed' THEN -amount ELSE 0 END), 0) AS delta"
+            " FROM karma_entries WHERE task_id = %s", (task_id,))
+        return row[0]["delta"]
 
     def run_karma_entries(self, run_id: str) -> list[dict[str, Any]]:
         return self._all("SELECT agent_id, kind, amount FROM karma_entries WHERE run_id = %s"

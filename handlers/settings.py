@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -44,6 +45,19 @@ class Settings(BaseSettings):
     duplicate_window_s: float = Field(default=120.0, gt=0)
     task_max_deliver: int = Field(default=5, ge=1)
     task_ack_wait_s: float = Field(default=30.0, gt=0)
+    llm: Literal["gemma", "openai", "vllm"] = Field(
+        default="gemma", description="Which model the agents use: the local Gemma 3 270M "
+        "host on the CPU, any OpenAI-compatible endpoint, or vLLM in this process (GPU).")
+    openai_base_url: str = Field(default="https://api.openai.com/v1",
+                                 description="Base URL of the OpenAI-compatible endpoint.")
+    openai_api_key: SecretStr = Field(default=SecretStr(""),
+                                      description="Its key (never logged nor recorded).")
+    openai_model: str = "gpt-4o-mini"
+    vllm_model: str = "google/gemma-3-270m"
+    llm_timeout_s: float = Field(default=30.0, gt=0, description="Per model call.")
+    llm_retries: int = Field(default=2, ge=0, le=10)
+    qdrant_url: str | None = Field(
+        default=None, description="Qdrant server; when unset, local mode in the data folder.")
 
     @property
     def home_path(self) -> Path:

@@ -4,7 +4,14 @@ Each command parses its options, asks the container for what it needs and prints
 input exits with status 2 and a message, and writes nothing.
 """
 
-from handlers.cli import economy, ledger, servers, streams, travel  # noqa: F401 - registering
+from handlers.cli import (  # noqa: F401 - importing registers the commands
+    economy,
+    ledger,
+    research,
+    servers,
+    streams,
+    travel,
+)
 from handlers.cli.common import app
 
 __all__ = ["app"]

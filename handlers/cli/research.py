@@ -1,0 +1,137 @@
+"""The research swarm: write the pilot corpus, run the swarm on a folder of PDFs, replay a
+recorded run without calling a model."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from handlers.cli.common import app, console, container
+from handlers.queries import Queries
+
+research_app = typer.Typer(help="The research swarm (seed 000).", no_args_is_help=True)
+app.add_typer(research_app, name="research")
+
+STAGES = ("Fetch_Paper", "Summarise_Paper", "Extract_Metrics", "Compare_Methods",
+          "Critique_Claim", "Synthesise_Report", "Review_Artifact")
+Topic = Annotated[str, typer.Option(help="What the report is about.")]
+Out = Annotated[Path, typer.Option(help="Reports go to OUT/<run>/report.md.")]
+Timeout = Annotated[float, typer.Option(help="Give up after this many seconds.")]
+
+
+@research_app.command("corpus")
+def corpus(folder: Annotated[Path, typer.Argument(help="Where to write the PDFs.")]) -> None:
+    """Write the pilot corpus: six short PEFT papers (LoRA, QLoRA, AdaLoRA, prefix tuning,
+    (IA)3, DoRA) with their published figures, as PDFs."""
+    from swarm.corpus import write_pilot_corpus
+
+    for path in write_pilot_corpus(folder):
+        console.print(f"wrote {path}")
+
+
+@research_app.command("run")
+def run(
+    folder: Annotated[Path, typer.Argument(help="A folder of PDFs.")],
+    topic: Topic = "parameter-efficient fine-tuning (PEFT)",
+    out: Out = Path("runs"),
+    timeout: Timeout = 3600.0,
+) -> None:
+    """Run the swarm over the PDFs of FOLDER: fetch, summarise, extract figures, compare,
+    debate, synthesise; every step reviewed and paid in karma. Writes the report and prints
+    the karma leaderboard."""
+    from swarm.conductor import paper_slugs
+    from swarm.runtime import ResearchRun, build_model, build_toolkit, new_run_id, write_report
+
+    pdfs = sorted(folder.glob("*.pdf")) if folder.is_dir() else []
+    if not pdfs:
+        raise typer.BadParameter(f"{folder} holds no .pdf files", param_hint="FOLDER")
+    papers = {slug: str(path.resolve()) for slug, path in paper_slugs(pdfs).items()}
+    with container() as built:
+        kit = build_toolkit(built.settings, build_model(built.settings))
+        try:
+            research = ResearchRun(built, kit, topic, new_run_id())
+            console.print(f"run [bold]{research.run_id}[/bold]: {len(papers)} papers, "
+                          f"model {kit.model.adapter}:{kit.model.model}")
+            conductor = _with_progress(research, papers, timeout)
+        finally:
+            kit.passages.close()
+        report = write_report(conductor, out)
+        built.projections.catch_up()
+        if report is None:
+            console.print("[red]the run ended without a report[/red]")
+        else:
+            console.print(f"report: [bold]{report}[/bold]")
+        _print_leaderboard(Queries(built.datastore))
+        if report is None:
+            raise typer.Exit(1)
+
+
+@research_app.command("replay")
+def replay(
+    run_id: Annotated[str, typer.Argument(help="The recorded run.")],
+    out: Out = Path("runs"),
+    timeout: Timeout = 3600.0,
+) -> None:
+    """Re-run a recorded run against the code as it is now, answering every model call from
+    the run's ModelCalled events (no model is loaded), and name the first divergence.
+    Exit status 1 when the runs differ."""
+    from adapters.llm_replay import RecordedModel
+    from swarm.replay import first_divergence, load_recording
+    from swarm.runtime import ResearchRun, build_toolkit, new_run_id, write_report
+
+    with container() as built:
+        recording = load_recording(built, run_id)
+        kit = build_toolkit(built.settings, RecordedModel(recording.calls))
+        try:
+            research = ResearchRun(built, kit, recording.topic, new_run_id())
+            console.print(f"replaying {run_id} as {research.run_id}: "
+                          f"{len(recording.calls)} recorded model calls")
+            conductor = _with_progress(research, recording.papers, timeout)
+        finally:
+            kit.passages.close()
+        write_report(conductor, out)
+        divergence = first_divergence(recording.facts, conductor)
+        if divergence is None:
+            console.print(f"[green]identical[/green]: every task of {research.run_id} ended as "
+                          f"in {run_id}, with the same artifacts")
+            return
+        console.print(f"[red]first divergence[/red] at task [bold]{divergence.task}[/bold]\n"
+                      f"  recorded: {divergence.recorded}\n  replayed: {divergence.replayed}")
+        raise typer.Exit(1)
+
+
+def _with_progress(research, papers: dict[str, str], timeout: float):
+    from handlers import logs
+    from streams.work_queue import QUEUE_LOG
+
+    # The bars tell what the agents do; only warnings and errors are worth a log line here.
+    logs.configure(logging.WARNING)
+    QUEUE_LOG.setLevel(logging.WARNING)
+    with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=False) as bars:
+        shown = {stage: bars.add_task(stage, total=0) for stage in STAGES}
+
+        def show(conductor) -> None:
+            for stage, bar in shown.items():
+                tasks = [t for t in conductor.tasks.values() if t.task_type == stage]
+                ended = sum(t.state not in ("submitted", "working", "input-required")
+                            for t in tasks)
+                bars.update(bar, total=len(tasks), completed=ended)
+
+        return asyncio.run(research.run(papers, show, timeout))
+
+
+def _print_leaderboard(queries: Queries) -> None:
+    table = Table(title="karma leaderboard")
+    for column in ("rank", "agent", "balance", "escrow", "minted", "burned", "slashed"):
+        table.add_column(column, justify="left" if column == "agent" else "right")
+    for row in queries.leaderboard(limit=20):
+        table.add_row(str(row["rank"]), row["agent_id"], str(row["balance"]), str(row["escrow"]),
+                      str(row["minted"]), str(row["burned"]), str(row["slashed"]))
+    console.print(table)

@@ -1,0 +1,143 @@
+"""One research run in one process: the relay feeds the work queues, a crew of the thirteen
+agents works them, and the conductor moves the chain along until the report is reviewed."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import nats
+import structlog
+
+from adapters.embeddings import MiniLMEmbedder
+from adapters.llm import LanguageModel, OpenAICompatibleModel, VllmModel
+from adapters.vector_store import PassageStore
+from handlers.bootstrap import Container
+from handlers.service import new_id
+from handlers.settings import Settings
+from handlers.task_worker import TaskWorker
+from streams.topology import declare
+from streams.work_queue import Crew, build_broker
+from swarm.conductor import Conductor
+from swarm.roster import ROLES, all_agents, handlers
+from swarm.toolkit import Toolkit
+
+log = structlog.get_logger(__name__)
+
+CODE_VERSION = "research-1"
+Progress = Callable[[Conductor], None]
+
+
+class RunTimedOutError(TimeoutError):
+    pass
+
+
+def build_model(settings: Settings) -> LanguageModel:
+    if settings.llm == "openai":
+        return OpenAICompatibleModel(settings.openai_base_url, settings.openai_model,
+                                     settings.openai_api_key.get_secret_value(),
+                                     settings.llm_timeout_s, settings.llm_retries)
+    if settings.llm == "vllm":
+        return VllmModel(settings.vllm_model)
+    from adapters.gemma_host import GemmaHost
+
+    return GemmaHost(max_time_s=settings.llm_timeout_s * 2)
+
+
+def build_toolkit(settings: Settings, model: LanguageModel) -> Toolkit:
+    home = settings.home_path
+    store = (PassageStore(url=settings.qdrant_url) if settings.qdrant_url
+             else PassageStore(path=home / "qdrant"))
+    return Toolkit(model=model, embedder=MiniLMEmbedder(), passages=store,
+                   papers_dir=home / "papers")
+
+
+def new_run_id() -> str:
+    return "rs-" + new_id()[:10]
+
+
+@dataclass
+class ResearchRun:
+    container: Container
+    kit: Toolkit
+    topic: str
+    run_id: str
+
+    def crew(self) -> Crew:
+        made = handlers(self.kit)
+        roles = {role.name: role for role in ROLES}
+        return Crew([TaskWorker(self.container.service, agent_id,
+                                {role.task_type: made[role.task_type]})
+                     for agent_id, role in all_agents() if role.name in roles])
+
+    async def run(self, papers: dict[str, str], progress: Progress | None = None,
+                  timeout_s: float = 3600.0) -> Conductor:
+        built = self.container
+        await asyncio.to_thread(self.kit.warm_up)
+        client = await nats.connect(built.endpoints.nats_url)
+        try:
+            await declare(client.jetstream(), built.topology)
+        finally:
+            await client.close()
+        stop = asyncio.Event()
+        relay = asyncio.create_task(built.relay().run(stop))
+        broker = build_broker(built.endpoints.nats_url, built.topology, self.crew(),
+                              [role.task_type for role in ROLES])
+        await broker.start()
+        conductor = Conductor(built.service, self.run_id, self.topic)
+        try:
+            await asyncio.to_thread(conductor.begin, papers, _digest(papers, self.topic),
+                                    CODE_VERSION)
+            await self._follow(conductor, progress, time.monotonic() + timeout_s)
+        finally:
+            await broker.stop()
+            stop.set()
+            await relay
+        return conductor
+
+    async def _follow(self, conductor: Conductor, progress: Progress | None,
+                      deadline: float) -> None:
+        ledger = self.container.ledger
+        datastore = self.container.datastore
+
+        def read() -> None:
+            with datastore.get_connection() as conn:
+                head = ledger.recorder.max_notification_id() or 0
+                while conductor.position < head:
+                    conductor.observe(ledger.read_after(conn, conductor.position, head, 1000))
+            conductor.advance()
+
+        while not conductor.finished:
+            if time.monotonic() > deadline:
+                raise RunTimedOutError(f"run {self.run_id} did not finish in time")
+            await asyncio.to_thread(read)
+            if progress is not None:
+                progress(conductor)
+            await asyncio.sleep(0.2)
+        await asyncio.to_thread(read)
+        if progress is not None:
+            progress(conductor)
+
+
+def _digest(papers: dict[str, str], topic: str) -> str:
+    listed = "\n".join(f"{slug}={where}" for slug, where in sorted(papers.items()))
+    return "sha256:" + hashlib.sha256(f"{topic}\n{listed}".encode()).hexdigest()
+
+
+def report_of(conductor: Conductor) -> str | None:
+    report = conductor.tasks.get(f"{conductor.run_id}.synthesise")
+    return report.text if report is not None and report.state == "completed" else None
+
+
+def write_report(conductor: Conductor, folder: Path) -> Path | None:
+    text = report_of(conductor)
+    if text is None:
+        return None
+    target = folder / conductor.run_id / "report.md"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    return target

@@ -1,0 +1,101 @@
+"""The research swarm end to end: real PDFs written by the test, real MiniLM embeddings, real
+Qdrant local mode, a real OpenAI-compatible server on loopback with scripted answers, and
+the ledger, relay, work queues and economy of the rest of the suite."""
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from adapters.llm import OpenAICompatibleModel
+from adapters.llm_replay import RecordedModel
+from handlers.queries import Queries
+from handlers.verify import verify
+from swarm import prompts
+from swarm.conductor import paper_slugs
+from swarm.corpus import PILOT, write_pdf
+from swarm.replay import first_divergence, load_recording, run_events
+from swarm.runtime import ResearchRun, build_toolkit, report_of
+from tests.support.openai_server import research_script, serving
+
+TOPIC = "parameter-efficient fine-tuning"
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> dict[str, str]:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for paper in PILOT[:3]:
+        write_pdf(paper, folder)
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage")
+    return {slug: str(path) for slug, path in paper_slugs(sorted(folder.glob("*.pdf"))).items()}
+
+
+def run_swarm(container, model, corpus, run_id: str):
+    kit = build_toolkit(container.settings, model)
+    try:
+        return asyncio.run(ResearchRun(container, kit, TOPIC, run_id).run(corpus, timeout_s=300))
+    finally:
+        kit.passages.close()
+
+
+def test_the_swarm_writes_a_cited_report_and_pays_for_reviewed_work(container, corpus):
+    with serving(research_script) as server:
+        model = OpenAICompatibleModel(server.url, "scripted", timeout_s=10)
+        conductor = run_swarm(container, model, corpus, "rs-test")
+
+    report = report_of(conductor)
+    assert report is not None
+    for heading in ("## Synthesis", "## Metrics", "## Debate", "## Sources"):
+        assert heading in report
+    assert "[1]" in report and "lora, page 1" in report
+    assert "| LoRA" in report or "| lora" in report
+    assert "Training cost falls" in report and "different benchmarks" in report
+
+    events = [event for _, event in run_events(container, "rs-test")]
+    kinds = [type(event).__name__ for event in events]
+    # Every prompt the server answered is in the ledger, answer and all.
+    calls = [event for event in events if type(event).__name__ == "ModelCalled"]
+    assert len(calls) == len(server.prompts)
+    assert sorted(call.prompt for call in calls) == sorted(server.prompts)
+    assert all(call.completion_tokens > 0 for call in calls)
+    # The corrupt PDF: fetched fine, unreadable to the Reader, who downvotes the Fetcher.
+    broken = conductor.tasks["rs-test.summarise.broken"]
+    assert broken.state == "failed" and "not a readable PDF" in broken.reason
+    votes = [e for e in events if type(e).__name__ == "PeerVoteCast"
+             and e.originator_id == "task/rs-test.summarise.broken"]
+    assert len(votes) == 1 and votes[0].value == Decimal("-0.1")
+    assert votes[0].target_id == conductor.tasks["rs-test.fetch.broken"].assignee
+    # ...and the run finishes with what it has.
+    assert kinds[-1] == "RunFinished" and events[-1].outcome.value == "succeeded"
+    # Every finished piece of work was reviewed once, and the review paid its agent.
+    for task_id, facts in conductor.tasks.items():
+        if facts.state == "completed" and facts.task_type != "Review_Artifact":
+            assert facts.reviewed, task_id
+    queries = Queries(container.datastore)
+    container.projections.catch_up()
+    board = queries.leaderboard()
+    assert {row["agent_id"] for row in board} >= {"fetcher-1", "reader-1", "synthesiser-1"}
+    assert Decimal(board[0]["balance"]) > 0
+    report_karma = queries.task_karma_delta("rs-test.synthesise")
+    assert report_karma > 0
+    assert verify(container).ok
+
+
+def test_a_replay_reproduces_the_run_without_a_model_and_names_where_changed_code_diverges(
+        container, corpus, monkeypatch):
+    with serving(research_script) as server:
+        run_swarm(container, OpenAICompatibleModel(server.url, "scripted"), corpus, "rs-orig")
+    recording = load_recording(container, "rs-orig")
+    assert recording.papers == corpus and recording.topic == TOPIC
+
+    same = run_swarm(container, RecordedModel(recording.calls), recording.papers, "rs-same")
+    assert first_divergence(recording.facts, same) is None
+
+    monkeypatch.setattr(prompts, "OVERVIEW", prompts.OVERVIEW.replace("short overview",
+                                                                      "brief overview"))
+    changed = run_swarm(container, RecordedModel(recording.calls), recording.papers, "rs-diff")
+    divergence = first_divergence(recording.facts, changed)
+    assert divergence is not None and divergence.task == "synthesise"
+    assert "replay diverged at overview" in divergence.replayed

@@ -1,0 +1,86 @@
+"""The swarm's pure parts: figures out of text, tidy answers, the reviewer's rubric, and the
+model adapters' behaviour on a real loopback server that answers slowly or badly."""
+
+import pytest
+
+from adapters.llm import ModelCallError, OpenAICompatibleModel
+from adapters.llm_replay import RecordedCall, RecordedModel, ReplayDivergenceError
+from domain.tasks import prompt_digest
+from swarm import figures
+from swarm.passages import tidy
+from swarm.reviewing import grounding, parse_grade, rubric
+from tests.support.openai_server import Broken, Slow, serving
+
+LORA = ("On GPT-3 175B, LoRA with 4.7M trainable parameters reaches 73.4 accuracy on WikiSQL "
+        "and 91.7 on MNLI-m. Training reduces VRAM consumption from 1.2 TB to 350 GB. "
+        "(IA)3 on T0-3B updates about 0.01% of the model's parameters. It reduces the number of "
+        "trainable parameters by 10,000 times.")
+
+
+def test_the_metrician_finds_counts_scores_memory_and_shares_but_not_names():
+    found = {(f.kind, f.value, f.subject) for f in figures.extract("lora", LORA)}
+    assert ("params", 4.7e6, "") in found
+    assert ("score", 73.4, "WikiSQL") in found and ("score", 91.7, "MNLI-m") in found
+    assert ("memory_gb", 1200.0, "memory") in found and ("memory_gb", 350.0, "memory") in found
+    assert ("param_share", 0.01, "") in found and ("reduction", 10000.0, "") in found
+    # "(IA)3 on T0-3B" is a method's name, not a score of 3.
+    assert not any(kind == "score" and value == 3 for kind, value, _ in found)
+
+
+def test_the_comparison_has_one_row_per_method():
+    rows = figures.as_records(figures.extract("lora", LORA)
+                              + figures.extract("qlora", "It needs under 48 GB."))
+    table = figures.comparison(rows)
+    assert list(table.method) == ["lora", "qlora"]
+    assert table.loc[0, "trainable params"] == "4.7M"
+    assert table.loc[0, "best score"] == "91.7 on MNLI-m"
+    assert "| lora | 4.7M |" in figures.markdown(table)
+
+
+def test_tidy_drops_repeats_and_a_cut_off_tail():
+    assert tidy("A is good. A is good. B is bad. C is", 5) == "A is good. B is bad."
+    assert tidy("Only a fragment", 2) == "Only a fragment"
+
+
+def test_the_rubric_rewards_a_grounded_summary_over_an_invented_one():
+    source = "LoRA freezes the pretrained weights and trains low-rank matrices."
+    grounded, _ = rubric("Summarise_Paper", "LoRA freezes pretrained weights and trains "
+                         "low-rank matrices instead of all weights.", {}, source)
+    invented, _ = rubric("Summarise_Paper", "Quantum widgets accelerate blockchain synergy "
+                         "across distributed marketplaces today.", {}, source)
+    assert grounded > invented
+    assert grounding("", source) == 0.0
+    assert parse_grade(" 4") == 4 and parse_grade(" 10") is None and parse_grade("x") is None
+
+
+def test_the_openai_adapter_counts_tokens_and_turns_timeouts_and_errors_into_model_call_errors():
+    def script(prompt: str):
+        if "slow" in prompt:
+            return Slow(3.0, "late")
+        if "broken" in prompt:
+            return Broken(500)
+        return "fine answer"
+
+    with serving(script) as server:
+        model = OpenAICompatibleModel(server.url, "scripted", timeout_s=0.5, retries=0)
+        done = model.complete("hello there", max_tokens=5)
+        assert (done.text, done.prompt_tokens, done.completion_tokens) == ("fine answer", 2, 2)
+        with pytest.raises(ModelCallError, match="Timeout"):
+            model.complete("a slow one", max_tokens=5)
+        with pytest.raises(ModelCallError, match="InternalServerError"):
+            model.complete("a broken one", max_tokens=5)
+        retried = OpenAICompatibleModel(server.url, "scripted", timeout_s=5, retries=2)
+        before = len(server.prompts)
+        with pytest.raises(ModelCallError):
+            retried.complete("broken again", max_tokens=5)
+        assert len(server.prompts) - before == 3  # the first try and two retries
+
+
+def test_the_replay_model_answers_recorded_prompts_in_order_and_refuses_new_ones():
+    calls = [RecordedCall("a", prompt_digest("p"), "first", "m", 1, 1),
+             RecordedCall("a", prompt_digest("p"), "second", "m", 1, 1)]
+    model = RecordedModel(calls)
+    assert [model.complete("p", max_tokens=1).text for _ in range(3)] == [
+        "first", "second", "second"]
+    with pytest.raises(ReplayDivergenceError, match="no recorded answer"):
+        model.complete("q", max_tokens=1)
