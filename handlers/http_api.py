@@ -32,6 +32,7 @@ from domain.errors import (
 )
 from handlers import commands as c
 from handlers import provenance
+from handlers.a2a import a2a_router
 from handlers.bootstrap import Container
 from handlers.errors import AlreadyExistsError, ConcurrencyError, ForbiddenError, NotFoundError
 from handlers.jobs import decay_periodically
@@ -333,6 +334,7 @@ def create_app(container: Container, follow_projections: bool = True,
                 "projections": container.projections.positions()}
 
     app.include_router(reads)
+    app.include_router(a2a_router(container, principal))
 
     @app.get("/asyncapi.json", tags=["streams"], summary="AsyncAPI document of the streams")
     def asyncapi_document() -> dict[str, Any]:
