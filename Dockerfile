@@ -7,6 +7,9 @@ COPY projections projections
 COPY streams streams
 COPY adapters adapters
 COPY migrations migrations
-RUN pip install --no-cache-dir .
+COPY policies policies
+COPY swarm swarm
+# torch from PyTorch's CPU index: PyPI's Linux wheel of the same version carries CUDA (GBs).
+RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu .
 # The API listens on all interfaces inside the container; publish the port deliberately.
 CMD ["karma", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -24,8 +24,10 @@ class LanguageModel(Protocol):
     adapter: str
     model: str
 
-    def complete(self, prompt: str, *, max_tokens: int, stop: Sequence[str] = ()) -> Completion:
-        """Continue ``prompt`` greedily; raise ModelCallError when no answer came."""
+    def complete(self, prompt: str, *, max_tokens: int, stop: Sequence[str] = (),
+                 timeout_s: float | None = None) -> Completion:
+        """Continue ``prompt`` greedily; raise ModelCallError when no answer came, or none
+        within ``timeout_s`` (the adapter's own limit when None)."""
         ...
 
 
@@ -52,12 +54,16 @@ class OpenAICompatibleModel:
         self._client = OpenAI(base_url=base_url, api_key=api_key or "none",
                               timeout=timeout_s, max_retries=retries)
 
-    def complete(self, prompt: str, *, max_tokens: int, stop: Sequence[str] = ()) -> Completion:
+    def complete(self, prompt: str, *, max_tokens: int, stop: Sequence[str] = (),
+                 timeout_s: float | None = None) -> Completion:
         import openai
 
         started = time.perf_counter()
+        # A call with its own time limit is not retried: the limit is for the whole call.
+        client = (self._client if timeout_s is None
+                  else self._client.with_options(timeout=timeout_s, max_retries=0))
         try:
-            reply = self._client.chat.completions.create(
+            reply = client.chat.completions.create(
                 model=self.model, messages=[{"role": "user", "content": prompt}],
                 max_tokens=max_tokens, temperature=0, stop=list(stop)[:4] or None)
         except openai.OpenAIError as error:
@@ -86,7 +92,8 @@ class VllmModel:
         self._engine = LLM(model=model)
         self._lock = threading.Lock()
 
-    def complete(self, prompt: str, *, max_tokens: int, stop: Sequence[str] = ()) -> Completion:
+    def complete(self, prompt: str, *, max_tokens: int, stop: Sequence[str] = (),
+                 timeout_s: float | None = None) -> Completion:
         from vllm import SamplingParams
 
         started = time.perf_counter()

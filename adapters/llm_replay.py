@@ -39,7 +39,8 @@ class RecordedModel:
             self._answers[call.prompt_digest].append(call)
         self.misses: list[str] = []
 
-    def complete(self, prompt: str, *, max_tokens: int, stop: Sequence[str] = ()) -> Completion:
+    def complete(self, prompt: str, *, max_tokens: int, stop: Sequence[str] = (),
+                 timeout_s: float | None = None) -> Completion:
         digest = prompt_digest(prompt)
         queue = self._answers.get(digest)
         if not queue:

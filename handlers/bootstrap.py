@@ -13,6 +13,7 @@ from urllib.parse import quote
 from psycopg.conninfo import conninfo_to_dict
 
 from adapters import embedded_nats, embedded_postgres, migrator
+from adapters.llm import LanguageModel
 from domain.economy import EconomyPolicy
 from handlers.ledger import Ledger
 from handlers.policies import load_policy
@@ -152,3 +153,18 @@ class Container:
     def close(self) -> None:
         if "ledger" in self.__dict__:
             self.ledger.close()
+
+
+def build_model(settings: Settings) -> LanguageModel:
+    """The model the settings name (KARMA_LLM), ready to call."""
+    from adapters.llm import OpenAICompatibleModel, VllmModel
+
+    if settings.llm == "openai":
+        return OpenAICompatibleModel(settings.openai_base_url, settings.openai_model,
+                                     settings.openai_api_key.get_secret_value(),
+                                     settings.llm_timeout_s, settings.llm_retries)
+    if settings.llm == "vllm":
+        return VllmModel(settings.vllm_model)
+    from adapters.gemma_host import GemmaHost
+
+    return GemmaHost(max_time_s=settings.llm_timeout_s * 2)

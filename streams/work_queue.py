@@ -34,11 +34,11 @@ QUEUE_LOG = logging.getLogger("karma.work_queue")
 class Crew:
     """The agents one process hosts. A task goes to the agent it is assigned to, or, when
     the scheduler left it open, to the first of them that is free; each agent works one
-    task at a time."""
+    task at a time (a lone agent of `karma worker --concurrency N`, N at a time)."""
 
-    def __init__(self, workers: Sequence[TaskWorker]) -> None:
+    def __init__(self, workers: Sequence[TaskWorker], tasks_per_agent: int = 1) -> None:
         self.workers = {worker.agent_id: worker for worker in workers}
-        self._busy = {agent_id: asyncio.Lock() for agent_id in self.workers}
+        self._busy = {agent_id: asyncio.Semaphore(tasks_per_agent) for agent_id in self.workers}
 
     def able(self, task_type: str) -> list[TaskWorker]:
         return [w for w in self.workers.values() if task_type in w.handlers]
@@ -52,7 +52,7 @@ class Crew:
             return self.workers.get(assignee)
         return next((w for w in able if not self._busy[w.agent_id].locked()), able[0])
 
-    def busy(self, worker: TaskWorker) -> asyncio.Lock:
+    def busy(self, worker: TaskWorker) -> asyncio.Semaphore:
         return self._busy[worker.agent_id]
 
 
@@ -60,7 +60,7 @@ def build_broker(nats_url: str, topology: Topology, worker: TaskWorker | Crew,
                  task_types: list[str], concurrency: int = 1) -> NatsBroker:
     """Subscribe ``worker`` (one agent, or a crew of them) to the queues of ``task_types``.
     A crew works as many tasks of a type at once as it has agents able to."""
-    crew = worker if isinstance(worker, Crew) else Crew([worker])
+    crew = worker if isinstance(worker, Crew) else Crew([worker], tasks_per_agent=concurrency)
     broker = NatsBroker(nats_url, max_reconnect_attempts=-1, logger=QUEUE_LOG)
     stream = JStream(topology.tasks_stream, declare=False)
     for task_type in task_types:

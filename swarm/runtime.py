@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +14,7 @@ import nats
 import structlog
 
 from adapters.embeddings import MiniLMEmbedder
-from adapters.llm import LanguageModel, OpenAICompatibleModel, VllmModel
+from adapters.llm import LanguageModel
 from adapters.vector_store import PassageStore
 from handlers.bootstrap import Container
 from handlers.service import new_id
@@ -36,18 +36,6 @@ class RunTimedOutError(TimeoutError):
     pass
 
 
-def build_model(settings: Settings) -> LanguageModel:
-    if settings.llm == "openai":
-        return OpenAICompatibleModel(settings.openai_base_url, settings.openai_model,
-                                     settings.openai_api_key.get_secret_value(),
-                                     settings.llm_timeout_s, settings.llm_retries)
-    if settings.llm == "vllm":
-        return VllmModel(settings.vllm_model)
-    from adapters.gemma_host import GemmaHost
-
-    return GemmaHost(max_time_s=settings.llm_timeout_s * 2)
-
-
 def build_toolkit(settings: Settings, model: LanguageModel) -> Toolkit:
     home = settings.home_path
     store = (PassageStore(url=settings.qdrant_url) if settings.qdrant_url
@@ -60,33 +48,63 @@ def new_run_id() -> str:
     return "rs-" + new_id()[:10]
 
 
+def crew(container: Container, kit: Toolkit, roles: Iterable[str]) -> Crew:
+    """The swarm's agents of ``roles``, each able to work its role's task type only."""
+    wanted = set(roles)
+    unknown = wanted - {role.name for role in ROLES}
+    if unknown:
+        raise ValueError(f"unknown roles {', '.join(sorted(unknown))}; known: "
+                         f"{', '.join(role.name for role in ROLES)}")
+    made = handlers(kit)
+    return Crew([TaskWorker(container.service, agent_id, {role.task_type: made[role.task_type]})
+                 for agent_id, role in all_agents() if role.name in wanted])
+
+
+async def serve_crew(container: Container, kit: Toolkit, roles: Iterable[str],
+                     stop: asyncio.Event) -> None:
+    """Work the queues of ``roles`` as those agents until ``stop``: the scale-out worker."""
+    team = crew(container, kit, roles)
+    await asyncio.to_thread(kit.warm_up)
+    await _declare(container)
+    task_types = sorted({t for w in team.workers.values() for t in w.handlers})
+    broker = build_broker(container.endpoints.nats_url, container.topology, team, task_types)
+    await broker.start()
+    try:
+        await stop.wait()
+    finally:
+        await broker.stop()
+
+
+async def _declare(container: Container) -> None:
+    client = await nats.connect(container.endpoints.nats_url)
+    try:
+        await declare(client.jetstream(), container.topology)
+    finally:
+        await client.close()
+
+
 @dataclass
 class ResearchRun:
+    """``local_roles``: the roles whose agents work in this process; the others are left to
+    `karma research worker` processes (here or on other machines)."""
+
     container: Container
     kit: Toolkit
     topic: str
     run_id: str
-
-    def crew(self) -> Crew:
-        made = handlers(self.kit)
-        roles = {role.name: role for role in ROLES}
-        return Crew([TaskWorker(self.container.service, agent_id,
-                                {role.task_type: made[role.task_type]})
-                     for agent_id, role in all_agents() if role.name in roles])
+    local_roles: tuple[str, ...] = tuple(role.name for role in ROLES)
 
     async def run(self, papers: dict[str, str], progress: Progress | None = None,
                   timeout_s: float = 3600.0) -> Conductor:
         built = self.container
-        await asyncio.to_thread(self.kit.warm_up)
-        client = await nats.connect(built.endpoints.nats_url)
-        try:
-            await declare(client.jetstream(), built.topology)
-        finally:
-            await client.close()
+        team = crew(built, self.kit, self.local_roles)
+        if team.workers:
+            await asyncio.to_thread(self.kit.warm_up)
+        await _declare(built)
         stop = asyncio.Event()
         relay = asyncio.create_task(built.relay().run(stop))
-        broker = build_broker(built.endpoints.nats_url, built.topology, self.crew(),
-                              [role.task_type for role in ROLES])
+        task_types = sorted({t for w in team.workers.values() for t in w.handlers})
+        broker = build_broker(built.endpoints.nats_url, built.topology, team, task_types)
         await broker.start()
         conductor = Conductor(built.service, self.run_id, self.topic)
         try:

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from handlers.cli.common import app, console, container
+from handlers.cli.common import _run_until_signal, app, console, container
 from handlers.queries import Queries
 
 research_app = typer.Typer(help="The research swarm (seed 000).", no_args_is_help=True)
@@ -41,12 +41,16 @@ def run(
     topic: Topic = "parameter-efficient fine-tuning (PEFT)",
     out: Out = Path("runs"),
     timeout: Timeout = 3600.0,
+    local_roles: Annotated[str, typer.Option(
+        help="Roles whose agents work in this process (comma-separated, 'all' or 'none'); "
+             "start `karma research worker` processes for the others.")] = "all",
 ) -> None:
     """Run the swarm over the PDFs of FOLDER: fetch, summarise, extract figures, compare,
     debate, synthesise; every step reviewed and paid in karma. Writes the report and prints
     the karma leaderboard."""
     from swarm.conductor import paper_slugs
-    from swarm.runtime import ResearchRun, build_model, build_toolkit, new_run_id, write_report
+    from handlers.bootstrap import build_model
+    from swarm.runtime import ResearchRun, build_toolkit, new_run_id, write_report
 
     pdfs = sorted(folder.glob("*.pdf")) if folder.is_dir() else []
     if not pdfs:
@@ -55,7 +59,7 @@ def run(
     with container() as built:
         kit = build_toolkit(built.settings, build_model(built.settings))
         try:
-            research = ResearchRun(built, kit, topic, new_run_id())
+            research = ResearchRun(built, kit, topic, new_run_id(), _roles(local_roles))
             console.print(f"run [bold]{research.run_id}[/bold]: {len(papers)} papers, "
                           f"model {kit.model.adapter}:{kit.model.model}")
             conductor = _with_progress(research, papers, timeout)
@@ -70,6 +74,35 @@ def run(
         _print_leaderboard(Queries(built.datastore))
         if report is None:
             raise typer.Exit(1)
+
+
+@research_app.command("worker")
+def worker(roles: Annotated[str, typer.Option(
+        help="Roles to host (comma-separated, or 'all').")] = "all") -> None:
+    """Host the swarm's agents of ROLES and work their task queues until stopped: the
+    scale-out half of `karma research run --local-roles none`. Needs a shared Qdrant
+    (KARMA_QDRANT_URL) and the same papers folder as the other processes."""
+    from handlers.bootstrap import build_model
+    from swarm.runtime import build_toolkit, serve_crew
+
+    with container() as built:
+        kit = build_toolkit(built.settings, build_model(built.settings))
+        chosen = _roles(roles)
+        console.print(f"hosting {', '.join(chosen)} on {built.endpoints.nats_url}")
+        try:
+            asyncio.run(_run_until_signal(lambda stop: serve_crew(built, kit, chosen, stop)))
+        finally:
+            kit.passages.close()
+
+
+def _roles(spec: str) -> tuple[str, ...]:
+    from swarm.roster import ROLES
+
+    if spec == "all":
+        return tuple(role.name for role in ROLES)
+    if spec == "none":
+        return ()
+    return tuple(name.strip() for name in spec.split(",") if name.strip())
 
 
 @research_app.command("replay")

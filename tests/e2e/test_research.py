@@ -3,6 +3,10 @@ Qdrant local mode, a real OpenAI-compatible server on loopback with scripted ans
 the ledger, relay, work queues and economy of the rest of the suite."""
 
 import asyncio
+import os
+import subprocess
+import sys
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -99,3 +103,61 @@ def test_a_replay_reproduces_the_run_without_a_model_and_names_where_changed_cod
     divergence = first_divergence(recording.facts, changed)
     assert divergence is not None and divergence.task == "synthesise"
     assert "replay diverged at overview" in divergence.replayed
+
+
+def test_agents_hosted_by_another_worker_process_finish_a_run_the_conductor_only_directs(
+        container, corpus):
+    """`karma research run --local-roles none` with `karma research worker` elsewhere: here
+    the workers run on an event loop and NATS connections of their own."""
+    from swarm.runtime import serve_crew
+
+    with serving(research_script) as server:
+        kit = build_toolkit(container.settings, OpenAICompatibleModel(server.url, "scripted"))
+        ready, stopping = threading.Event(), {}
+
+        async def host() -> None:
+            stopping["event"], stopping["loop"] = asyncio.Event(), asyncio.get_running_loop()
+            ready.set()
+            await serve_crew(container, kit, ["fetcher", "reader", "metrician", "analyst",
+                                              "debater", "synthesiser", "reviewer"],
+                             stopping["event"])
+
+        worker = threading.Thread(target=asyncio.run, args=(host(),))
+        worker.start()
+        ready.wait(10)
+        try:
+            conductor = asyncio.run(ResearchRun(container, kit, TOPIC, "rs-apart", ()).run(
+                corpus, timeout_s=300))
+        finally:
+            stopping["loop"].call_soon_threadsafe(stopping["event"].set)
+            worker.join(30)
+            kit.passages.close()
+    assert report_of(conductor) is not None
+    assert {f.assignee for f in conductor.tasks.values()} >= {"fetcher-1", "reviewer-1"}
+
+
+def test_the_readme_commands_write_the_report_and_print_the_leaderboard(tmp_path):
+    """`karma research corpus pilot && karma research run pilot`, as a user types them, on
+    the embedded servers the CLI starts itself; the model is the loopback scripted server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KARMA_")}
+    with serving(research_script) as server:
+        env.update(KARMA_HOME=str(tmp_path / ".karma"), KARMA_LLM="openai",
+                   KARMA_OPENAI_BASE_URL=server.url, KARMA_OPENAI_MODEL="scripted")
+        karma = [sys.executable, "-m", "handlers.cli"]
+        try:
+            made = subprocess.run([*karma, "research", "corpus", "pilot"], cwd=tmp_path, env=env,
+                                  capture_output=True, text=True, timeout=120)
+            assert made.returncode == 0, made.stderr
+            done = subprocess.run([*karma, "research", "run", "pilot"], cwd=tmp_path, env=env,
+                                  capture_output=True, text=True, timeout=600)
+            refused = subprocess.run([*karma, "research", "run", "nowhere"], cwd=tmp_path,
+                                     env=env, capture_output=True, text=True, timeout=120)
+        finally:
+            subprocess.run([*karma, "down"], cwd=tmp_path, env=env, capture_output=True,
+                           timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    reports = list((tmp_path / "runs").glob("rs-*/report.md"))
+    assert len(reports) == 1 and "## Sources" in reports[0].read_text()
+    assert "karma leaderboard" in done.stdout and "synthesiser-1" in done.stdout
+    assert "Synthesise_Report" in done.stdout  # the progress bars
+    assert refused.returncode == 2 and "holds no .pdf files" in refused.stderr
