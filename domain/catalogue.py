@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain import agents, karma, runs, tasks  # noqa: F401 - importing defines the classes
+from domain import agents, graph, karma, runs, tasks  # noqa: F401 - importing defines them
 from domain.base import AggregateEvent
 
 

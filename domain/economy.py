@@ -65,6 +65,19 @@ class PeerReviewRule(_Section):
     vote: Decimal = Field(default=Decimal("0.1"), gt=0)
 
 
+class KnowledgeRule(_Section):
+    """What the KARMA graph agents earn and lose."""
+
+    triple_accepted: Decimal = Field(default=Decimal("0.2"), ge=0)
+    """The Extractor earns this times the triple's score for each triple accepted..."""
+    triple_rejected: Decimal = Field(default=Decimal("0.05"), ge=0)
+    """...and loses this for each one rejected."""
+    validation_held: Decimal = Field(default=Decimal("0.1"), ge=0)
+    """The Validator earns this for each triple it accepts..."""
+    validation_overturned: Decimal = Field(default=Decimal("0.3"), ge=0)
+    """...and loses this when one of its acceptances is later superseded by a contradiction."""
+
+
 class EconomyPolicy(_Section):
     name: str = "default"
     version: int = 1
@@ -76,6 +89,7 @@ class EconomyPolicy(_Section):
     volatility: VolatilityRule = VolatilityRule()
     scheduler: SchedulerRule = SchedulerRule()
     peer_review: PeerReviewRule = PeerReviewRule()
+    knowledge: KnowledgeRule = KnowledgeRule()
 
     def digest(self) -> str:
         canonical = orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)

@@ -32,8 +32,10 @@ from domain.errors import (
 )
 from handlers import commands as c
 from handlers import provenance
+from adapters.llm import LanguageModel
 from handlers.a2a import a2a_router
-from handlers.bootstrap import Container
+from handlers.knowledge_api import LazyModel, knowledge_router
+from handlers.bootstrap import Container, build_model
 from handlers.errors import AlreadyExistsError, ConcurrencyError, ForbiddenError, NotFoundError
 from handlers.jobs import decay_periodically
 from handlers.queries import EventFilter, Queries
@@ -107,7 +109,8 @@ bearer = HTTPBearer(auto_error=False, description="A token from `karma tokens cr
 
 
 def create_app(container: Container, follow_projections: bool = True,
-               run_relay: bool = False, decay_every_s: float = 0) -> FastAPI:
+               run_relay: bool = False, decay_every_s: float = 0,
+               model: LanguageModel | None = None) -> FastAPI:
     """The API. ``follow_projections`` keeps the read models live in a thread; ``run_relay``
     publishes the ledger to JetStream from this process (standby if another relay leads);
     ``decay_every_s`` runs karma decay on that period."""
@@ -335,6 +338,8 @@ def create_app(container: Container, follow_projections: bool = True,
 
     app.include_router(reads)
     app.include_router(a2a_router(container, principal))
+    app.include_router(knowledge_router(container, principal, LazyModel(
+        (lambda: model) if model is not None else (lambda: build_model(container.settings)))))
 
     @app.get("/asyncapi.json", tags=["streams"], summary="AsyncAPI document of the streams")
     def asyncapi_document() -> dict[str, Any]:

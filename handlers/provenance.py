@@ -87,6 +87,15 @@ def _step(event: dict[str, Any]) -> dict[str, Any]:
         "TaskCompleted": lambda: (f"completed in {payload['duration_ms']} ms, "
                                   f"{payload['tokens']} tokens, {payload['cpu_ms']} ms CPU"),
         "TaskIssued": lambda: f"{payload['task_type']} issued, tags {payload['tags']}",
+        "ModelCalled": lambda: (f"{payload.get('agent') or payload.get('purpose')} asked "
+                                f"{payload['model']} ({payload['prompt_tokens']}+"
+                                f"{payload['completion_tokens']} tokens, "
+                                f"{payload['latency_ms']} ms)"),
+        "TripleAccepted": lambda: (f"{payload['validator']} accepted {payload['edge']['source']}"
+                                   f" {payload['edge']['relation']} "
+                                   f"{payload['edge']['target']} (score {payload['score']})"),
+        "ConflictResolved": lambda: (f"edge {payload['superseded']['id']} superseded by "
+                                     f"{payload['winner_edge_id']}: {payload['reason']}"),
     }
     summary = summaries.get(event["event_type"], lambda: event["event_type"])()
     return {"event_id": event["event_id"], "event_type": event["event_type"],

@@ -126,6 +126,30 @@ class Queries:
                          " ORDER BY staked_at, task_id LIMIT %(limit)s",
                          {"state": state, "limit": _bounded(limit)})  # type: ignore[arg-type]
 
+    def graph(self, graph_id: str, position: int | None = None) -> dict[str, Any]:
+        """A knowledge graph as the projection holds it, or as it was at ``position``: the
+        nodes and edges that had appeared by then, each edge superseded or active as of then."""
+        limit = position if position is not None else 2**62
+        nodes = self._all(
+            "SELECT node_id AS id, label, properties FROM kg_nodes WHERE graph_id = %s"
+            " AND added_position <= %s ORDER BY node_id", (graph_id, limit))
+        edges = self._all(
+            "SELECT edge_id AS id, source, target, relation, properties, score,"
+            " CASE WHEN superseded_position <= %(at)s THEN 'superseded' ELSE 'active' END"
+            " AS status,"
+            " CASE WHEN superseded_position <= %(at)s THEN superseded_by END AS superseded_by"
+            " FROM kg_edges WHERE graph_id = %(graph)s AND added_position <= %(at)s"
+            " ORDER BY edge_id", {"graph": graph_id, "at": limit})  # type: ignore[arg-type]
+        enrichments = self._all(
+            "SELECT enrichment_id, goal, state, accepted, rejected, requested_at,"
+            " requested_position FROM kg_enrichments WHERE graph_id = %s"
+            " AND requested_position <= %s ORDER BY requested_position", (graph_id, limit))
+        if not enrichments and not nodes:
+            raise NotFoundError(f"unknown graph {graph_id!r}" + (
+                f" at position {position}" if position is not None else ""))
+        return {"graph_id": graph_id, "position": position, "nodes": nodes, "edges": edges,
+                "enrichments": enrichments}
+
     def task_karma_delta(self, task_id: str) -> Decimal:
         """What the task's work earned or cost: rewards and penalties, votes on it, its slashed
         stake (a stake escrowed and returned is no gain)."""

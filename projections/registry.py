@@ -4,6 +4,7 @@ from projections.agents import AgentsProjection
 from projections.audit_log import AuditLogProjection
 from projections.base import Projection
 from projections.karma_balances import KarmaBalancesProjection
+from projections.knowledge_graph import KnowledgeGraphProjection
 from projections.reputation import ReputationProjection
 from projections.task_board import TaskBoardProjection
 
@@ -15,4 +16,5 @@ def all_projections() -> list[Projection]:
         KarmaBalancesProjection(),
         ReputationProjection(),
         AuditLogProjection(),
+        KnowledgeGraphProjection(),
     ]

@@ -29,15 +29,18 @@ DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "asyncapi.json"
 @cache
 def cloud_event_model(event_class: type[AggregateEvent]) -> type[BaseModel]:
     name = event_class.__name__
+    # Qualified by context: two contexts may name an event alike (tasks' and graph's
+    # ModelCalled), and schema names must be unique in the document.
+    qualified = event_class.context().capitalize() + name
     data_fields: dict[str, Any] = {
         field: (info.annotation, info)
         for field, info in event_class.model_fields.items()
         if field not in ENVELOPE_FIELDS
     }
-    data = create_model(f"{name}Data", __config__=ConfigDict(extra="forbid"), **data_fields)
+    data = create_model(f"{qualified}Data", __config__=ConfigDict(extra="forbid"), **data_fields)
     event_type = f"karma.{event_class.context()}.{name}"
     return create_model(
-        f"{name}CloudEvent",
+        f"{qualified}CloudEvent",
         __doc__=f"CloudEvents 1.0 message of a {name} ledger event.",
         specversion=(Literal["1.0"], ...),
         id=(str, Field(description="The event: <aggregate id>@<version>.")),

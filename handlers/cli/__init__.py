@@ -6,6 +6,7 @@ input exits with status 2 and a message, and writes nothing.
 
 from handlers.cli import (  # noqa: F401 - importing registers the commands
     economy,
+    knowledge,
     ledger,
     research,
     servers,

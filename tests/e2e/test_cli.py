@@ -50,7 +50,7 @@ def test_up_status_and_down_manage_embedded_servers_on_loopback(karma_home):
     assert status["nats"]["jetstream"] is True
     assert "host=" in status["postgres"]["url"]  # a unix socket: no TCP listener at all
     assert set(status["projections"]) == {"agents", "task_board", "karma_balances", "reputation",
-                                         "audit_log"}
+                                         "audit_log", "knowledge_graph"}
 
 
 def test_the_api_serves_commands_and_the_cli_reads_them_back(karma_home):

@@ -1,0 +1,302 @@
+"""A knowledge graph enriched by the KARMA agents: a request brings a graph, documents and a
+goal; the Planner plans, the Extractor proposes triples, the Validator scores each one; an
+accepted triple becomes an edge, and a contradiction with the graph supersedes the loser
+instead of deleting it."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.base import Aggregate, AggregateCreated, AggregateEvent, Provenance
+from domain.errors import IllegalTransitionError
+from domain.triage import relation_key
+
+
+class GraphNode(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str = Field(min_length=1, max_length=256)
+    label: str = Field(min_length=1, max_length=512)
+    properties: dict[str, Any] = {}
+
+
+class GraphEdge(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str = Field(min_length=1, max_length=256)
+    source: str = Field(min_length=1, max_length=256)
+    target: str = Field(min_length=1, max_length=256)
+    relation: str = Field(min_length=1, max_length=256)
+    properties: dict[str, Any] = {}
+
+
+def edge_id(source: str, relation: str, target: str) -> str:
+    digest = hashlib.sha256(f"{source}\x00{relation_key(relation)}\x00{target}".encode())
+    return "e-" + digest.hexdigest()[:16]
+
+
+def node_id_for(label: str, taken: set[str]) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:48] or "node"
+    candidate, number = base, 2
+    while candidate in taken:
+        candidate, number = f"{base}-{number}", number + 1
+    return candidate
+
+
+class GraphCreated(AggregateCreated):
+    graph_id: str
+
+    def apply(self, graph: KnowledgeGraph) -> None:
+        graph.graph_id = self.graph_id
+        graph.nodes = {}
+        graph.edges = {}
+        graph.candidates = {}
+        graph.enrichments = {}
+
+
+class EnrichmentRequested(AggregateEvent):
+    """What was asked: the goal, the documents, and the graph as the caller holds it (its
+    nodes and edges that the ledger's graph lacks are added)."""
+
+    enrichment_id: str
+    goal: str
+    instructions: str
+    model: str
+    documents: tuple[str, ...]
+    nodes: tuple[GraphNode, ...]
+    edges: tuple[GraphEdge, ...]
+    settings: dict[str, Any]
+
+    def apply(self, graph: KnowledgeGraph) -> None:
+        graph.enrichments[self.enrichment_id] = {"state": "requested", "accepted": 0,
+                                                 "rejected": 0}
+        for node in self.nodes:
+            graph.nodes.setdefault(node.id, node.model_dump())
+        for edge in self.edges:
+            graph.edges.setdefault(edge.id, {**edge.model_dump(), "status": "active",
+                                             "score": edge_score(edge.properties),
+                                             "validator": None})
+
+
+def edge_score(properties: dict[str, Any]) -> float:
+    """A posted edge's standing in a contradiction: its 'score' (or 'confidence') property
+    in [0, 1], else an even 0.5."""
+    value = properties.get("score", properties.get("confidence"))
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0.5
+    return min(1.0, max(0.0, number)) if number == number else 0.5
+
+
+class PlanProposed(AggregateEvent):
+    enrichment_id: str
+    objective: str
+    tasks: tuple[str, ...]
+    success_metrics: tuple[str, ...]
+    parsed: bool
+
+    def apply(self, graph: KnowledgeGraph) -> None:
+        pass
+
+
+class ModelCalled(AggregateEvent):
+    """A KARMA agent's call of the model: the agent log the API returns, kept for audit."""
+
+    enrichment_id: str
+    agent: str
+    adapter: str
+    model: str
+    prompt_digest: str
+    prompt: str
+    response: str
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+    latency_ms: int = Field(ge=0)
+    parsed_successfully: bool
+    error: str = ""
+
+    def apply(self, graph: KnowledgeGraph) -> None:
+        pass
+
+
+class TripleProposed(AggregateEvent):
+    enrichment_id: str
+    candidate_id: str
+    document_index: int = Field(ge=0)
+    subject: str
+    predicate: str
+    object: str
+    confidence: float = Field(ge=0, le=1)
+    justification: str
+
+    def apply(self, graph: KnowledgeGraph) -> None:
+        graph.candidates[self.candidate_id] = "proposed"
+
+
+class TripleAccepted(AggregateEvent):
+    enrichment_id: str
+    candidate_id: str
+    edge: GraphEdge
+    new_nodes: tuple[GraphNode, ...]
+    scores: dict[str, float]
+    score: float
+    validator: str
+
+    def apply(self, graph: KnowledgeGraph) -> None:
+        graph.candidates[self.candidate_id] = "accepted"
+        graph.enrichments[self.enrichment_id]["accepted"] += 1
+        for node in self.new_nodes:
+            graph.nodes[node.id] = node.model_dump()
+        graph.edges[self.edge.id] = {**self.edge.model_dump(), "status": "active",
+                                     "score": self.score, "validator": self.validator}
+
+
+class TripleRejected(AggregateEvent):
+    enrichment_id: str
+    candidate_id: str
+    candidate: dict[str, Any]
+    reason: str
+    scores: dict[str, float] = {}
+
+    def apply(self, graph: KnowledgeGraph) -> None:
+        graph.candidates[self.candidate_id] = "rejected"
+        graph.enrichments[self.enrichment_id]["rejected"] += 1
+
+
+class ConflictDetected(AggregateEvent):
+    enrichment_id: str
+    candidate_id: str
+    edge_id: str
+    candidate_relation: str
+    edge_relation: str
+
+    def apply(self, graph: KnowledgeGraph) -> None:
+        pass
+
+
+class ConflictResolved(AggregateEvent):
+    """The higher score stays; the loser is kept, superseded (a losing candidate as an edge
+    born superseded), so the graph's history shows what was contradicted by what."""
+
+    enrichment_id: str
+    candidate_id: str
+    winner_edge_id: str
+    superseded: GraphEdge
+    superseded_score: float
+    superseded_validator: str | None
+    reason: str
+
+    def apply(self, graph: KnowledgeGraph) -> None:
+        graph.edges[self.superseded.id] = {
+            **self.superseded.model_dump(), "status": "superseded",
+            "score": self.superseded_score, "validator": self.superseded_validator,
+            "superseded_by": self.winner_edge_id}
+
+
+class EnrichmentCompleted(AggregateEvent):
+    enrichment_id: str
+    accepted: int = Field(ge=0)
+    rejected: int = Field(ge=0)
+
+    def apply(self, graph: KnowledgeGraph) -> None:
+        graph.enrichments[self.enrichment_id]["state"] = "completed"
+
+
+class KnowledgeGraph(Aggregate):
+    id_prefix = "graph"
+
+    @classmethod
+    def create(cls, graph_id: str, *, at: datetime, provenance: Provenance) -> KnowledgeGraph:
+        return cls._create(GraphCreated, id=cls.id_for(graph_id), graph_id=graph_id,
+                           timestamp=at, provenance=provenance)
+
+    def request(self, enrichment_id: str, *, goal: str, instructions: str, model: str,
+                documents: tuple[str, ...], nodes: tuple[GraphNode, ...],
+                edges: tuple[GraphEdge, ...], settings: dict[str, Any], at: datetime,
+                provenance: Provenance) -> None:
+        if enrichment_id in self.enrichments:
+            raise IllegalTransitionError(f"enrichment {enrichment_id} was already requested")
+        self.trigger_event(EnrichmentRequested, enrichment_id=enrichment_id, goal=goal,
+                           instructions=instructions, model=model, documents=documents,
+                           nodes=nodes, edges=edges, settings=settings, timestamp=at,
+                           provenance=provenance)
+
+    def _open(self, enrichment_id: str) -> None:
+        if self.enrichments.get(enrichment_id, {}).get("state") != "requested":
+            raise IllegalTransitionError(f"enrichment {enrichment_id} is not in progress")
+
+    def record(self, event_class: type[AggregateEvent], *, at: datetime,
+               provenance: Provenance, **fields: Any) -> None:
+        """Plans, model calls and proposals: facts of an enrichment in progress."""
+        self._open(fields["enrichment_id"])
+        if event_class is TripleProposed and fields["candidate_id"] in self.candidates:
+            raise IllegalTransitionError(f"candidate {fields['candidate_id']} already exists")
+        self.trigger_event(event_class, timestamp=at, provenance=provenance, **fields)
+
+    def node_for(self, label: str) -> str | None:
+        """The node a triple's subject or object names: by id, else by label (any case)."""
+        if label in self.nodes:
+            return label
+        wanted = label.strip().lower()
+        return next((node_id for node_id, node in self.nodes.items()
+                     if node["label"].strip().lower() == wanted), None)
+
+    def active_edges_between(self, source: str, target: str) -> list[dict[str, Any]]:
+        return [edge for edge in self.edges.values() if edge["status"] == "active"
+                and edge["source"] == source and edge["target"] == target]
+
+    def _judge(self, enrichment_id: str, candidate_id: str) -> None:
+        self._open(enrichment_id)
+        state = self.candidates.get(candidate_id)
+        if state is None:
+            raise IllegalTransitionError(f"no candidate {candidate_id}")
+        if state != "proposed":
+            raise IllegalTransitionError(f"candidate {candidate_id} is already {state}")
+
+    def accept(self, enrichment_id: str, candidate_id: str, *, edge: GraphEdge,
+               new_nodes: tuple[GraphNode, ...], scores: dict[str, float], score: float,
+               validator: str, at: datetime, provenance: Provenance) -> None:
+        self._judge(enrichment_id, candidate_id)
+        for end in (edge.source, edge.target):
+            if end not in self.nodes and end not in {n.id for n in new_nodes}:
+                raise IllegalTransitionError(f"edge {edge.id} names a missing node {end}")
+        self.trigger_event(TripleAccepted, enrichment_id=enrichment_id,
+                           candidate_id=candidate_id, edge=edge, new_nodes=new_nodes,
+                           scores=scores, score=score, validator=validator, timestamp=at,
+                           provenance=provenance)
+
+    def reject(self, enrichment_id: str, candidate_id: str, *, candidate: dict[str, Any],
+               reason: str, scores: dict[str, float], at: datetime,
+               provenance: Provenance) -> None:
+        if candidate_id in self.candidates:
+            self._judge(enrichment_id, candidate_id)
+        else:
+            self._open(enrichment_id)  # a candidate that never parsed into a triple
+        self.trigger_event(TripleRejected, enrichment_id=enrichment_id,
+                           candidate_id=candidate_id, candidate=candidate, reason=reason,
+                           scores=scores, timestamp=at, provenance=provenance)
+
+    def supersede(self, enrichment_id: str, candidate_id: str, *, winner_edge_id: str,
+                  loser: GraphEdge, loser_score: float, loser_validator: str | None,
+                  reason: str, at: datetime, provenance: Provenance) -> None:
+        """Settle a contradiction: ``winner_edge_id`` stays, ``loser`` is kept superseded."""
+        self._open(enrichment_id)
+        current = self.edges.get(loser.id)
+        if current is not None and current["status"] == "superseded":
+            raise IllegalTransitionError(f"edge {loser.id} is already superseded")
+        self.trigger_event(ConflictResolved, enrichment_id=enrichment_id,
+                           candidate_id=candidate_id, winner_edge_id=winner_edge_id,
+                           superseded=loser, superseded_score=loser_score,
+                           superseded_validator=loser_validator, reason=reason,
+                           timestamp=at, provenance=provenance)
+
+    def complete(self, enrichment_id: str, *, at: datetime, provenance: Provenance) -> None:
+        self._open(enrichment_id)
+        tally = self.enrichments[enrichment_id]
+        self.trigger_event(EnrichmentCompleted, enrichment_id=enrichment_id,
+                           accepted=tally["accepted"], rejected=tally["rejected"],
+                           timestamp=at, provenance=provenance)

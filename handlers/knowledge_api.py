@@ -1,0 +1,64 @@
+"""The knowledge-graph door: POST /v1/knowledge/karma/enrich (seed 001's contract) and the
+graphs as projections, now or as they were at a ledger position, as JSON or GraphML."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from adapters.llm import LanguageModel
+from handlers import commands as c
+from handlers.bootstrap import Container
+from handlers.queries import Queries
+from handlers.time_travel import TimeTravelError
+from knowledge.enrichment import Enrichment
+from knowledge.export import to_graphml
+from knowledge.requests import EnrichRequest
+
+
+class LazyModel:
+    """The configured model, loaded on the first enrichment (the API starts without it)."""
+
+    def __init__(self, build: Callable[[], LanguageModel]) -> None:
+        self._build, self._model, self._lock = build, None, threading.Lock()
+
+    def get(self) -> LanguageModel:
+        with self._lock:
+            if self._model is None:
+                self._model = self._build()
+            return self._model
+
+
+def knowledge_router(container: Container, caller: Any, model: LazyModel) -> APIRouter:
+    router = APIRouter(prefix="/v1/knowledge", tags=["knowledge"])
+    queries = Queries(container.datastore)
+
+    @router.post("/karma/enrich", summary="Enrich a graph from documents (KARMA agents)")
+    async def enrich(body: EnrichRequest,
+                     principal: c.Principal = Depends(caller)) -> dict[str, Any]:  # noqa: B008
+        def work() -> dict[str, Any]:
+            enrichment = Enrichment(container.service, model.get(), body, principal)
+            enrichment.run()
+            return enrichment.response()
+
+        return await asyncio.to_thread(work)
+
+    @router.get("/graphs/{graph_id}", summary="A graph, now or at a ledger position")
+    def graph(graph_id: str, position: Annotated[int | None, Query(ge=1)] = None,
+              format: Literal["json", "graphml"] = "json",  # noqa: A002
+              _: c.Principal = Depends(caller)) -> Any:  # noqa: B008
+        if position is not None and position > container.projections.head():
+            raise TimeTravelError(f"position {position} is past the ledger's head "
+                                  f"({container.projections.head()})")
+        container.projections.catch_up(["knowledge_graph"])
+        found = queries.graph(graph_id, position)
+        if format == "graphml":
+            return Response(to_graphml(found), media_type="application/graphml+xml")
+        return found
+
+    return router

@@ -1,0 +1,73 @@
+"""Enrichment on the real local host (Gemma 3 270M, CPU) and from the command line, with the
+seed's own request in examples/."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from adapters.gemma_host import GemmaHost
+from handlers import commands as c
+from knowledge.enrichment import Enrichment
+from knowledge.requests import EnrichRequest
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "karma_enrich_request.json"
+
+
+def test_the_seed_request_runs_on_the_local_gemma_host(container):
+    request = EnrichRequest.model_validate_json(EXAMPLE.read_bytes())
+    request = request.model_copy(update={"documents": [
+        "Volt Cells supplies lithium batteries to Acme Motors."]})
+    enrichment = Enrichment(container.service, GemmaHost(), request, c.ADMIN)
+    enrichment.run()
+    response = enrichment.response()
+
+    logs = response["agent_logs"]
+    assert [log["agent"] for log in logs][:2] == ["planner", "extractor"]
+    assert all(log["response"] for log in logs)
+    # Whatever the small model answered, every candidate was decided, and said why.
+    proposed = len(response["accepted_candidates"]) + len(response["rejected_candidates"])
+    assert proposed >= 1
+    assert all(r["reason"] for r in response["rejected_candidates"])
+    graph = container.ledger.repository.get(f"graph/{response['graph_id']}")
+    assert graph.enrichments[response["enrichment_id"]]["state"] == "completed"
+    assert "node-1" in {n["id"] for n in response["updated_graph"]["nodes"]}
+
+
+def test_karma_kg_enrich_takes_the_request_file(container, tmp_path):
+    """The CLI, against the suite's servers, with the scripted loopback model."""
+    from tests.support.openai_server import serving
+
+    def script(prompt: str) -> str:
+        if prompt.rstrip().endswith("Plan: {"):
+            return '"objective": "Link entities", "tasks": ["t"], "success_metrics": ["m"]}'
+        if prompt.rstrip().endswith("Triples: ["):
+            return ('{"subject": "Example Entity", "predicate": "related_to", "object": '
+                    '"Sample Entity", "confidence": 0.9, "justification": "a new relation"}]')
+        return '"valid": true, "confidence": 0.9, "clarity": 0.9, "relevance": 0.8}'
+
+    settings = container.settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KARMA_")}
+    env.update(KARMA_DATABASE_URL=container.endpoints.database_url,
+               KARMA_NATS_URL=container.endpoints.nats_url, KARMA_HOME=str(tmp_path),
+               KARMA_NATS_NAMESPACE=settings.nats_namespace, KARMA_LLM="openai",
+               KARMA_OPENAI_MODEL="scripted")
+    with serving(script) as server:
+        env["KARMA_OPENAI_BASE_URL"] = server.url
+        done = subprocess.run([sys.executable, "-m", "handlers.cli", "kg", "enrich",
+                               str(EXAMPLE), "--json"], env=env, capture_output=True,
+                              text=True, timeout=120)
+        missing = subprocess.run([sys.executable, "-m", "handlers.cli", "kg", "enrich",
+                                  str(tmp_path / "none.json")], env=env, capture_output=True,
+                                 text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    response = json.loads(done.stdout)
+    assert [(a["subject"], a["object"]) for a in response["accepted_candidates"]] == [
+        ("Example Entity", "Sample Entity")]
+    assert {n["label"] for n in response["new_nodes"]} == {"Sample Entity"}
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
+    shown = subprocess.run([sys.executable, "-m", "handlers.cli", "kg", "show",
+                            response["graph_id"], "--graphml"], env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert shown.returncode == 0 and "<graphml" in shown.stdout and "Sample Entity" in shown.stdout
