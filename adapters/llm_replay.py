@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from adapters.llm import Completion, ModelCallError
-from domain.tasks import prompt_digest
+from domain.model_calls import prompt_digest
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.base import Aggregate, AggregateCreated, AggregateEvent, Provenance
 from domain.errors import IllegalTransitionError
+from domain.model_calls import ModelCallRecord
 from domain.triage import relation_key
 
 
@@ -103,19 +104,11 @@ class PlanProposed(AggregateEvent):
         pass
 
 
-class ModelCalled(AggregateEvent):
+class ModelCalled(AggregateEvent, ModelCallRecord):
     """A KARMA agent's call of the model: the agent log the API returns, kept for audit."""
 
     enrichment_id: str
     agent: str
-    adapter: str
-    model: str
-    prompt_digest: str
-    prompt: str
-    response: str
-    prompt_tokens: int = Field(ge=0)
-    completion_tokens: int = Field(ge=0)
-    latency_ms: int = Field(ge=0)
     parsed_successfully: bool
     error: str = ""
 

@@ -20,6 +20,7 @@ from domain.errors import (
     SelfReviewError,
     SelfVoteError,
 )
+from domain.model_calls import ModelCallRecord, prompt_digest
 
 MAX_QUALITY = Decimal("1.5")
 
@@ -186,26 +187,14 @@ class PeerVoteCast(AggregateEvent):
         task.voted = True
 
 
-class ModelCalled(AggregateEvent):
+class ModelCalled(AggregateEvent, ModelCallRecord):
     """The agent working this task called a language model: recorded so that a run can be
     re-executed against changed code with the same answers, and audited."""
 
-    adapter: str
-    model: str
     purpose: str
-    prompt_digest: str
-    prompt: str
-    response: str
-    prompt_tokens: int = Field(ge=0)
-    completion_tokens: int = Field(ge=0)
-    latency_ms: int = Field(ge=0)
 
     def apply(self, task: Task) -> None:
         pass
-
-
-def prompt_digest(prompt: str) -> str:
-    return "sha256:" + hashlib.sha256(prompt.encode()).hexdigest()
 
 
 class Task(Aggregate):

@@ -8,6 +8,7 @@ request is a JSON-RPC error and writes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 import orjson
@@ -178,8 +179,6 @@ def a2a_router(container: Container, caller: Any) -> APIRouter:
 
 
 async def _in_thread(method: Any, params: dict[str, Any], principal: c.Principal) -> Any:
-    import asyncio
-
     return await asyncio.to_thread(method, params, principal)
 
 

@@ -98,6 +98,11 @@ class Ledger(Application[str]):
             " FROM {} WHERE notification_id > %s AND notification_id <= %s"
             " ORDER BY notification_id LIMIT %s"
         ).format(sql.Identifier(EVENTS_TABLE))
+        self._select_topics_after = sql.SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state"
+            " FROM {} WHERE notification_id > %s AND notification_id <= %s"
+            " AND topic = ANY(%s) ORDER BY notification_id LIMIT %s"
+        ).format(sql.Identifier(EVENTS_TABLE))
         datastore = getattr(self.recorder, "datastore", None)
         if datastore is None:  # in-memory (counterfactual replays): nothing to create
             return
@@ -123,20 +128,27 @@ class Ledger(Application[str]):
         return recordings
 
     def read_after(
-        self, conn: Any, after: int, until: int, limit: int
+        self, conn: Any, after: int, until: int, limit: int, topics: list[str] | None = None
     ) -> list[tuple[int, Any]]:
         """Events with positions in (after, until], oldest first, at most ``limit``, decoded
-        (and upcast) to their current classes. ``conn`` is a connection of this ledger's
-        datastore, so a caller can read inside its own transaction."""
+        (and upcast) to their current classes; only those of ``topics`` when given. ``conn``
+        is a connection of this ledger's datastore, so a caller can read inside its own
+        transaction."""
         to_event = self.mapper.to_domain_event
         return [(position, to_event(stored))
-                for position, stored in self.read_stored_after(conn, after, until, limit)]
+                for position, stored in self.read_stored_after(conn, after, until, limit,
+                                                               topics)]
 
     def read_stored_after(
-        self, conn: Any, after: int, until: int, limit: int
+        self, conn: Any, after: int, until: int, limit: int, topics: list[str] | None = None
     ) -> list[tuple[int, StoredEvent]]:
         """The same events as stored, for readers that only re-encode them."""
-        rows = conn.execute(self._select_after, (after, until, limit), prepare=True).fetchall()
+        if topics is None:
+            rows = conn.execute(self._select_after, (after, until, limit),
+                                prepare=True).fetchall()
+        else:
+            rows = conn.execute(self._select_topics_after, (after, until, topics, limit),
+                                prepare=True).fetchall()
         return [
             (row["notification_id"],
              StoredEvent(originator_id=row["originator_id"],

@@ -35,8 +35,14 @@ def verify(container: Container) -> Verification:
         report = runner.rebuild(name, keep=False)
         result.digests[name] = report.identical
         if not report.identical:
+            # Again, keeping a copy of the live view, to say where the two part.
+            first = runner.rebuild(name, keep=False, locate=True).first_difference
+            where = "" if first is None else (
+                f"; first differing row in {first.table}: live {first.live or '(none)'}, "
+                f"replayed {first.replayed or '(none)'}; first differing event: "
+                f"{first.event or 'unknown'} at position {first.position}")
             result.problems.append(
-                f"view {name} differs from its replay at position {report.position}")
+                f"view {name} differs from its replay at position {report.position}{where}")
     queries = Queries(container.datastore)
     for row in queries.leaderboard(limit=1000):
         account = container.ledger.repository.get(f"karma/{row['agent_id']}")

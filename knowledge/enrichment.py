@@ -27,7 +27,7 @@ from domain.graph import (
     node_id_for,
 )
 from domain.karma import KarmaAccount, quantize
-from domain.tasks import prompt_digest
+from domain.model_calls import prompt_digest
 from domain.triage import opposite
 from handlers import commands as c
 from handlers.service import LedgerService, UnitOfWork, require_admin

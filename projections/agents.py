@@ -15,6 +15,7 @@ from projections.base import Projection, handles
 class AgentsProjection(Projection):
     name = "agents"
     tables = {"agents": "agent_id"}
+    origins = {"agents": "agent/{agent_id}"}
 
     @handles(AgentRegistered)
     def _agent_registered(self, event: AgentRegistered, curs: Cursor[Any], position: int) -> None:

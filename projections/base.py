@@ -7,6 +7,7 @@ from abc import ABC
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
+from eventsourcing.utils import get_topic
 from psycopg import Cursor, sql
 
 from domain.base import DomainEvent
@@ -35,6 +36,13 @@ class Projection(ABC):
     handlers: ClassVar[dict[type, Handler]] = {}
     pipelined: ClassVar[bool] = True
     """Apply batches in pipeline mode (no wait per statement); off for views that COPY."""
+    reads: ClassVar[tuple[type[DomainEvent], ...] | None] = None
+    """The event classes a view that folds batches itself reads; None (and no handlers)
+    means every event. A rebuild fetches and decodes only these."""
+    origins: ClassVar[dict[str, str]] = {}
+    """For tables whose rows are not keyed by a ledger position: the aggregate a row belongs
+    to, as a template over its columns ("karma/{agent_id}"), so a row that differs from its
+    replay can be traced to the last event of that aggregate."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -44,6 +52,12 @@ class Projection(ABC):
             for attribute in vars(klass).values()
             if hasattr(attribute, "handles")
         }
+
+    @classmethod
+    def topics(cls) -> list[str] | None:
+        """The stored topics of the events this view reads, or None for all of them."""
+        classes = cls.reads if cls.reads is not None else tuple(cls.handlers) or None
+        return None if classes is None else sorted(get_topic(c) for c in classes)
 
     def apply_batch(self, curs: Cursor[Any], events: list[tuple[int, DomainEvent]]) -> None:
         for position, event in events:

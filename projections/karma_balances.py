@@ -60,6 +60,9 @@ class KarmaBalancesProjection(Projection):
 
     name = "karma_balances"
     tables = {"karma_balances": "agent_id"}
+    origins = {"karma_balances": "karma/{agent_id}"}
+    reads = (KarmaAccountOpened, KarmaMinted, KarmaBurned, KarmaStaked, StakeReturned,
+             StakeSlashed, KarmaDecayed)
 
     def apply_batch(self, curs: Cursor[Any], events: list[tuple[int, DomainEvent]]) -> None:
         opened: list[tuple[str, datetime]] = []

@@ -16,14 +16,17 @@ from typing import Any
 
 import psycopg
 import structlog
+from psycopg import sql
 
 from domain.base import DomainEvent
-from handlers.ledger import Ledger
+from handlers.ledger import EVENTS_TABLE, Ledger
 from projections.base import Projection
 
 log = structlog.get_logger(__name__)
 
 DEFAULT_BATCH = 1000
+REBUILD_BATCH = 5000
+"""A rebuild holds its transaction anyway: bigger batches, fewer round trips."""
 
 
 class UnknownProjectionError(LookupError):
@@ -37,9 +40,24 @@ class RebuildReport:
     live_digest: str
     rebuilt_digest: str
 
+    first_difference: Difference | None = None
+    """With ``rebuild(..., locate=True)`` and a difference: the earliest differing row."""
+
     @property
     def identical(self) -> bool:
         return self.live_digest == self.rebuilt_digest
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A row the live view and its replay disagree on, and the ledger event behind it: the
+    one at the row's own position, or the last event of the aggregate the row belongs to."""
+
+    table: str
+    live: str | None
+    replayed: str | None
+    position: int | None
+    event: str | None
 
 
 class ProjectionRunner:
@@ -151,29 +169,99 @@ class ProjectionRunner:
         ).fetchone()
         return row["position"] if row else 0
 
-    def rebuild(self, name: str, keep: bool = True) -> RebuildReport:
+    def rebuild(self, name: str, keep: bool = True, locate: bool = False) -> RebuildReport:
         """Catch the live view up, take its digest, then in one transaction drop it and replay
         the ledger from event 1 to the same position. Readers see the old view until the
         rebuilt one commits; the live runner waits on the position lock meanwhile. With
-        ``keep=False`` the rebuilt view is only compared, and rolled back."""
+        ``keep=False`` the rebuilt view is only compared, and rolled back; ``locate`` also
+        keeps a copy of the live view to name the first row and event that differ."""
         projection = self.get(name)
         self.catch_up([name])
+        first: Difference | None = None
         with self._datastore.get_connection() as conn, conn.transaction(
                 force_rollback=not keep):
             position = self._lock_position(conn, name)
             with conn.cursor() as curs:
                 live_digest = projection.digest(curs)
+                if locate:
+                    for table in projection.tables:
+                        curs.execute(sql.SQL(
+                            "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT * FROM {}").format(
+                            sql.Identifier(f"live_{table}"), sql.Identifier(table)))
                 projection.clear(curs)
-                after = 0
+                after, topics = 0, projection.topics()
                 while after < position:
-                    events = self.ledger.read_after(conn, after, position, self.batch_size)
+                    events = self.ledger.read_after(conn, after, position, REBUILD_BATCH,
+                                                    topics)
                     if not events:
                         break
                     self._apply(conn, projection, events)
                     after = events[-1][0]
                 rebuilt_digest = projection.digest(curs)
+                if locate and rebuilt_digest != live_digest:
+                    first = self._first_difference(curs, projection, position)
             self._move(conn, name, position)
-        return RebuildReport(name, position, live_digest, rebuilt_digest)
+        return RebuildReport(name, position, live_digest, rebuilt_digest, first)
+
+    def _first_difference(self, curs: psycopg.Cursor[Any], projection: Projection,
+                          head: int) -> Difference | None:
+        found: list[Difference] = []
+        for table in projection.tables:
+            live, rebuilt = sql.Identifier(f"live_{table}"), sql.Identifier(table)
+            rows = curs.execute(sql.SQL(
+                "(SELECT 'live' AS side, to_jsonb(d) AS data, d::text AS row FROM"
+                " (SELECT * FROM {live} EXCEPT ALL SELECT * FROM {rebuilt}) d)"
+                " UNION ALL (SELECT 'replayed', to_jsonb(d), d::text FROM"
+                " (SELECT * FROM {rebuilt} EXCEPT ALL SELECT * FROM {live}) d) LIMIT 1000"
+            ).format(live=live, rebuilt=rebuilt)).fetchall()
+            for row in rows:
+                position = self._position_of(curs, projection, table, row["data"], head)
+                found.append(Difference(
+                    table, row["row"] if row["side"] == "live" else None,
+                    row["row"] if row["side"] == "replayed" else None, position,
+                    self._describe(curs, position)))
+        if not found:
+            return None
+        first = min(found, key=lambda d: (d.position is None, d.position or 0, d.table))
+        # The other side of the same row, if it has one (a changed row differs on both).
+        twin = next((d for d in found if d is not first and d.table == first.table
+                     and d.position == first.position and (d.live is None) != (first.live
+                                                                                is None)), None)
+        if twin is None:
+            return first
+        return Difference(first.table, first.live or twin.live, first.replayed or twin.replayed,
+                          first.position, first.event)
+
+    @staticmethod
+    def _position_of(curs: psycopg.Cursor[Any], projection: Projection, table: str,
+                     data: dict[str, Any], head: int) -> int | None:
+        if isinstance(data.get("position"), int):
+            return data["position"]
+        template = projection.origins.get(table)
+        if template is None:
+            return None
+        try:
+            originator = template.format(**data)
+        except KeyError:
+            return None
+        row = curs.execute(sql.SQL(
+            "SELECT max(notification_id) AS position FROM {}"
+            " WHERE originator_id = %s AND notification_id <= %s").format(
+            sql.Identifier(EVENTS_TABLE)), (originator, head)).fetchone()
+        return row["position"] if row else None
+
+    @staticmethod
+    def _describe(curs: psycopg.Cursor[Any], position: int | None) -> str | None:
+        if position is None:
+            return None
+        row = curs.execute(sql.SQL(
+            "SELECT originator_id, originator_version, topic FROM {}"
+            " WHERE notification_id = %s").format(sql.Identifier(EVENTS_TABLE)),
+            (position,)).fetchone()
+        if row is None:
+            return None
+        return (f"{row['originator_id']}@{row['originator_version']} "
+                f"({row['topic'].rsplit(':', 1)[-1]})")
 
     def follow(self, stop: threading.Event, idle_wait: float = 1.0) -> None:
         """Keep every projection at the head until ``stop`` is set. Wakes on the ledger's

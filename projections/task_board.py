@@ -28,6 +28,7 @@ from projections.base import Projection, handles
 class TaskBoardProjection(Projection):
     name = "task_board"
     tables = {"runs": "run_id", "tasks": "task_id"}
+    origins = {"runs": "run/{run_id}", "tasks": "task/{task_id}"}
 
     @handles(RunStarted)
     def run_started(self, event: RunStarted, curs: Cursor[Any], position: int) -> None:

@@ -23,6 +23,7 @@ from swarm.roster import ROLE_OF_TASK, Role, agent_ids, all_agents
 REVIEWED = ("Fetch_Paper", "Summarise_Paper", "Extract_Metrics", "Compare_Methods",
             "Critique_Claim", "Synthesise_Report")
 PERSONAS = ("optimist", "skeptic")
+MAX_COMPARED_FIGURES = 400
 
 
 def paper_slugs(paths: list[Path]) -> dict[str, Path]:
@@ -146,8 +147,12 @@ class Conductor:
         fetches = self._of("Fetch_Paper")
         if not fetches or not all(self._chain_done(task_id) for task_id in fetches):
             return
-        figures = [row for facts in self._of("Extract_Metrics").values()
-                   if facts.state == "completed" for row in facts.data.get("figures", [])]
+        # The Analyst needs the numbers, not the sentences they came from; and a task payload
+        # has a size limit (64 KiB), which a corpus of many papers would otherwise pass.
+        figures = [{k: v for k, v in row.items() if k != "sentence"}
+                   for facts in self._of("Extract_Metrics").values()
+                   if facts.state == "completed"
+                   for row in facts.data.get("figures", [])][:MAX_COMPARED_FIGURES]
         compare = self._issue("compare", "Compare_Methods", {"figures": figures})
         if compare is None or compare.state not in ("completed", "failed", "canceled",
                                                     "rejected"):

@@ -98,4 +98,27 @@ def test_verify_passes_on_a_real_run_and_catches_a_tampered_view(container):
     assert not tampered.ok
     assert any("karma_balances" in problem for problem in tampered.problems)
     assert any("reader-1: the view's escrow" in problem for problem in tampered.problems)
+    # The first differing event is named: the last event of reader-1's account.
+    last = container.ledger.repository.get("karma/reader-1").version
+    view_problem = next(p for p in tampered.problems if p.startswith("view karma_balances"))
+    assert f"first differing event: karma/reader-1@{last} (" in view_problem
 
+
+
+def test_verify_names_the_first_event_whose_entry_differs_from_its_replay(container):
+    record_a_run(container.service)
+    container.projections.catch_up()
+    with container.datastore.get_connection() as conn:
+        first, second = [r["position"] for r in conn.execute(
+            "SELECT position FROM karma_entries ORDER BY position LIMIT 2").fetchall()]
+        conn.execute("UPDATE karma_entries SET reason = 'edited by hand' WHERE position IN"
+                     " (%s, %s)", (first, second))
+    report = container.projections.rebuild("reputation", keep=False, locate=True)
+    assert not report.identical
+    difference = report.first_difference
+    assert difference is not None and difference.position == first
+    assert difference.table == "karma_entries" and "edited by hand" in difference.live
+    assert "edited by hand" not in difference.replayed
+    assert difference.event.startswith("karma/") and "(KarmaMinted)" in difference.event
+    problems = verify(container).problems
+    assert any(f"at position {first}" in p and "first differing event" in p for p in problems)

@@ -5,7 +5,7 @@ import pytest
 
 from adapters.llm import ModelCallError, OpenAICompatibleModel
 from adapters.llm_replay import RecordedCall, RecordedModel, ReplayDivergenceError
-from domain.tasks import prompt_digest
+from domain.model_calls import prompt_digest
 from swarm import figures
 from swarm.passages import tidy
 from swarm.reviewing import grounding, parse_grade, rubric
