@@ -82,7 +82,8 @@ class Conductor:
     # -- following --------------------------------------------------------------------------
 
     def observe(self, events: list[tuple[int, Any]]) -> None:
-        """Fold events of the ledger (any run's: others are skipped) into the run's facts."""
+        """Fold events of the ledger (any run's: others are skipped) into the run's facts.
+        A conductor that starts with no topic takes the one its tasks carry (a resume)."""
         for position, event in events:
             self.position = position
             if event.provenance.run_id != self.run_id:
@@ -95,6 +96,7 @@ class Conductor:
             task_id = key_of(event.originator_id)
             if kind == "TaskIssued":
                 self.tasks[task_id] = TaskFacts(event.task_type, event.payload, event.parent_id)
+                self.topic = self.topic or event.payload.get("topic", "")
                 continue
             facts = self.tasks.get(task_id)
             if facts is None:
@@ -225,7 +227,7 @@ class Conductor:
             return self.tasks[task_id]
         role: Role = ROLE_OF_TASK[task_type]
         candidates = agent_ids(role)
-        payload = {"run_id": self.run_id, **payload}
+        payload = {"run_id": self.run_id, "topic": self.topic, **payload}
         try:
             result = self.service.execute_batch([
                 c.IssueTask(run_id=self.run_id, task_id=task_id, task_type=task_type,

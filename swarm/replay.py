@@ -51,9 +51,8 @@ def load_recording(container: Container, run_id: str) -> Recording:
                                       event.completion_tokens))
     papers = {f.payload["paper"]: f.payload.get("path") or f.payload.get("url")
               for f in facts.tasks.values() if f.task_type == "Fetch_Paper"}
-    synthesis = facts.tasks.get(f"{run_id}.synthesise")
-    topic = synthesis.payload.get("topic", "") if synthesis else ""
-    return Recording(run_id, topic or "parameter-efficient fine-tuning", papers, calls, facts)
+    return Recording(run_id, facts.topic or "parameter-efficient fine-tuning", papers, calls,
+                     facts)
 
 
 @dataclass(frozen=True)

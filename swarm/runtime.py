@@ -94,8 +94,12 @@ class ResearchRun:
     run_id: str
     local_roles: tuple[str, ...] = tuple(role.name for role in ROLES)
 
-    async def run(self, papers: dict[str, str], progress: Progress | None = None,
+    async def run(self, papers: dict[str, str] | None, progress: Progress | None = None,
                   timeout_s: float = 3600.0) -> Conductor:
+        """Run the swarm over ``papers`` (slug -> path or URL) as a new run; with None, resume
+        the run ``run_id`` where its ledger stands (after a crash or an interrupt): the
+        conductor re-derives every fact from the run's events and issues only what is
+        missing, and unfinished tasks come back from their queues."""
         built = self.container
         team = crew(built, self.kit, self.local_roles)
         if team.workers:
@@ -108,8 +112,9 @@ class ResearchRun:
         await broker.start()
         conductor = Conductor(built.service, self.run_id, self.topic)
         try:
-            await asyncio.to_thread(conductor.begin, papers, _digest(papers, self.topic),
-                                    CODE_VERSION)
+            if papers is not None:
+                await asyncio.to_thread(conductor.begin, papers, _digest(papers, self.topic),
+                                        CODE_VERSION)
             await self._follow(conductor, progress, time.monotonic() + timeout_s)
         finally:
             await broker.stop()

@@ -76,6 +76,36 @@ def run(
             raise typer.Exit(1)
 
 
+@research_app.command("resume")
+def resume(
+    run_id: Annotated[str, typer.Argument(help="A run that was interrupted.")],
+    out: Out = Path("runs"),
+    timeout: Timeout = 3600.0,
+) -> None:
+    """Finish an interrupted run: the conductor re-reads the run from the ledger and issues
+    only what is missing; tasks that were in flight come back from their queues."""
+    from handlers.bootstrap import build_model
+    from swarm.replay import load_recording
+    from swarm.runtime import ResearchRun, build_toolkit, write_report
+
+    with container() as built:
+        recording = load_recording(built, run_id)
+        if recording.facts.finished:
+            raise ValueError(f"run {run_id} has already finished")
+        kit = build_toolkit(built.settings, build_model(built.settings))
+        try:
+            conductor = _with_progress(ResearchRun(built, kit, "", run_id), None, timeout)
+        finally:
+            kit.passages.close()
+        report = write_report(conductor, out)
+        built.projections.catch_up()
+        console.print(f"report: [bold]{report}[/bold]" if report else
+                      "[red]the run ended without a report[/red]")
+        _print_leaderboard(Queries(built.datastore))
+        if report is None:
+            raise typer.Exit(1)
+
+
 @research_app.command("worker")
 def worker(roles: Annotated[str, typer.Option(
         help="Roles to host (comma-separated, or 'all').")] = "all") -> None:
@@ -139,7 +169,7 @@ def replay(
         raise typer.Exit(1)
 
 
-def _with_progress(research, papers: dict[str, str], timeout: float):
+def _with_progress(research, papers: dict[str, str] | None, timeout: float):
     from handlers import logs
     from streams.work_queue import QUEUE_LOG
 

@@ -161,3 +161,45 @@ def test_the_readme_commands_write_the_report_and_print_the_leaderboard(tmp_path
     assert "karma leaderboard" in done.stdout and "synthesiser-1" in done.stdout
     assert "Synthesise_Report" in done.stdout  # the progress bars
     assert refused.returncode == 2 and "holds no .pdf files" in refused.stderr
+
+
+def test_an_interrupted_run_resumes_and_every_task_ends_once(container, corpus):
+    """The run stops mid-chain (its workers, relay and conductor go away with tasks in
+    flight); `karma research resume` finishes it from what the ledger holds."""
+    from handlers.bootstrap import Container
+
+    quick = Container(container.settings.model_copy(update={"task_ack_wait_s": 2.0}),
+                      container.endpoints)
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt_after_two_summaries(conductor) -> None:
+        done = [t for t in conductor.tasks.values()
+                if t.task_type == "Summarise_Paper" and t.state != "submitted"]
+        if len(done) >= 2:
+            raise Interrupted
+
+    try:
+        with serving(research_script) as server:
+            model = OpenAICompatibleModel(server.url, "scripted")
+            kit = build_toolkit(quick.settings, model)
+            with pytest.raises(Interrupted):
+                asyncio.run(ResearchRun(quick, kit, TOPIC, "rs-crash").run(
+                    corpus, interrupt_after_two_summaries, timeout_s=300))
+            assert not any(type(e).__name__ == "RunFinished"
+                           for _, e in run_events(quick, "rs-crash"))
+            conductor = asyncio.run(ResearchRun(quick, kit, "", "rs-crash").run(
+                None, timeout_s=300))
+            kit.passages.close()
+    finally:
+        quick.close()
+
+    assert conductor.topic == TOPIC and report_of(conductor) is not None
+    ends: dict[str, int] = {}
+    for _, event in run_events(container, "rs-crash"):
+        if type(event).__name__ in ("TaskCompleted", "TaskFailed"):
+            ends[event.originator_id] = ends.get(event.originator_id, 0) + 1
+    issued = [e for _, e in run_events(container, "rs-crash")
+              if type(e).__name__ == "TaskIssued"]
+    assert len(ends) == len(issued) and set(ends.values()) == {1}
