@@ -90,14 +90,31 @@ class GemmaHost:
             started = time.perf_counter()
             output = model.generate(
                 **inputs, max_new_tokens=max_tokens, do_sample=False, max_time=limit,
-                stop_strings=list(stop) or None, tokenizer=tokenizer,
+                stopping_criteria=[_StopAfterContent(tokenizer, prompt_tokens, stop)],
                 pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
             elapsed = time.perf_counter() - started
         new_tokens = output[0][prompt_tokens:]
         if elapsed >= limit:  # generate() stopped at max_time: the answer is cut short
             raise ModelCallError(f"{self.model} timed out after {limit:g} s")
-        text = tokenizer.decode(new_tokens, skip_special_tokens=True)
+        text = tokenizer.decode(new_tokens, skip_special_tokens=True).lstrip()
         return Completion(
             text=cut_at_stop(text, stop), adapter=self.adapter, model=self.model,
             prompt_tokens=prompt_tokens, completion_tokens=int(new_tokens.shape[0]),
             latency_ms=int(elapsed * 1000))
+
+
+class _StopAfterContent:
+    """Stops at a stop string once the answer has begun: a base model often opens with a
+    newline, which a plain stop at "\n" would take for the end of an empty answer."""
+
+    def __init__(self, tokenizer: Any, prompt_tokens: int, stop: Sequence[str]) -> None:
+        self.tokenizer, self.prompt_tokens, self.stop = tokenizer, prompt_tokens, tuple(stop)
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        text = self.tokenizer.decode(input_ids[0][self.prompt_tokens:],
+                                     skip_special_tokens=True).lstrip()
+        done = bool(self.stop) and bool(text) and any(marker in text for marker in self.stop)
+        return torch.full((input_ids.shape[0],), done, dtype=torch.bool,
+                          device=input_ids.device)
