@@ -44,7 +44,9 @@ def choose(standings: list[Standing], exploration: float, scope: str) -> Choice:
         bonus = exploration * math.sqrt(math.log(total + 1) / (standing.reviewed + 1))
         scores[standing.agent_id] = round((merit + bonus) / (1 + standing.open_tasks), 6)
         parts[standing.agent_id] = (merit, bonus, standing.open_tasks)
-    winner = min(scores, key=lambda agent: (-scores[agent], agent))
+    # Ties (newcomers all score 0: no karma, no exploration bonus before any review) go to
+    # the candidate holding the fewest tasks, then by name.
+    winner = min(scores, key=lambda agent: (-scores[agent], parts[agent][2], agent))
     merit, bonus, load = parts[winner]
     return Choice(winner, scores,
                   f"highest score {scores[winner]:.3f}: (karma in {scope} {merit:.3f} "

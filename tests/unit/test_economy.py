@@ -58,6 +58,10 @@ def test_work_spreads_over_equals_by_the_tasks_they_already_hold():
                  Standing("reader-3", Decimal(5), reviewed=3, open_tasks=1)]
     choice = choose(standings, exploration=1.0, scope="#peft")
     assert choice.agent_id == "reader-2" and "0 open tasks" in choice.reason
+    # Newcomers all score 0 before any review: the tie goes to the least loaded.
+    newcomers = [Standing(f"reader-{n}", Decimal(0), reviewed=0, open_tasks=load)
+                 for n, load in ((1, 2), (2, 1), (3, 0))]
+    assert choose(newcomers, exploration=1.0, scope="#peft").agent_id == "reader-3"
     # Merit still counts: a far better agent with one task in hand beats an idle weak one.
     standings = [Standing("strong", Decimal(10), reviewed=3, open_tasks=1),
                  Standing("weak", Decimal(1), reviewed=3, open_tasks=0)]
