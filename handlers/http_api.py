@@ -23,6 +23,7 @@ from faststream.specification import get_asyncapi_html
 from pydantic import BaseModel, ValidationError, create_model
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from adapters.llm import LanguageModel
 from domain.errors import (
     AgentRetiredError,
     DomainError,
@@ -32,12 +33,11 @@ from domain.errors import (
 )
 from handlers import commands as c
 from handlers import provenance
-from adapters.llm import LanguageModel
 from handlers.a2a import a2a_router
-from handlers.knowledge_api import LazyModel, knowledge_router
 from handlers.bootstrap import Container, build_model
 from handlers.errors import AlreadyExistsError, ConcurrencyError, ForbiddenError, NotFoundError
 from handlers.jobs import decay_periodically
+from handlers.knowledge_api import LazyModel, knowledge_router
 from handlers.queries import EventFilter, Queries
 from handlers.time_travel import TimeMachine
 from handlers.tokens import InvalidTokenError

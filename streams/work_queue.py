@@ -10,8 +10,8 @@ of a failing task ends it as TaskFailed with the reason.
 from __future__ import annotations
 
 import asyncio
-import logging
 import contextlib
+import logging
 from collections.abc import Sequence
 from typing import Any
 

@@ -48,8 +48,8 @@ def run(
     """Run the swarm over the PDFs of FOLDER: fetch, summarise, extract figures, compare,
     debate, synthesise; every step reviewed and paid in karma. Writes the report and prints
     the karma leaderboard."""
-    from swarm.conductor import paper_slugs
     from handlers.bootstrap import build_model
+    from swarm.conductor import paper_slugs
     from swarm.runtime import ResearchRun, build_toolkit, new_run_id, write_report
 
     pdfs = sorted(folder.glob("*.pdf")) if folder.is_dir() else []
