@@ -15,6 +15,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import nats.errors
 import structlog
 from eventsourcing.application import AggregateNotFoundError
 from faststream.middlewares import AckPolicy
@@ -29,6 +30,23 @@ from streams.topology import Topology
 log = structlog.get_logger(__name__)
 QUEUE_LOG = logging.getLogger("karma.work_queue")
 """FastStream's own messages (received, processed); quietened where a progress bar shows."""
+
+
+class _FetchDeadlineRestart(logging.Filter):
+    """Drops FastStream's restart notice for one known, harmless case: nats-py 2.16 ends a
+    pull fetch whose deadline ran out with a plain asyncio TimeoutError, which FastStream
+    0.7 does not suppress (it expects nats.errors.TimeoutError), so its supervisor restarts
+    the fetch loop and prints a traceback on every quiet moment. The loop is restarted either
+    way; every other error still shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, TimeoutError)
+                    and not isinstance(error, nats.errors.TimeoutError)
+                    and "raised an exception, retrying" in record.getMessage())
+
+
+QUEUE_LOG.addFilter(_FetchDeadlineRestart())
 
 
 class Crew:

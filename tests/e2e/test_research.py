@@ -163,6 +163,7 @@ def test_the_readme_commands_write_the_report_and_print_the_leaderboard(tmp_path
     assert len(reports) == 1 and "## Sources" in reports[0].read_text()
     assert "karma leaderboard" in done.stdout and "synthesiser-1" in done.stdout
     assert "Synthesise_Report" in done.stdout  # the progress bars
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
     assert refused.returncode == 2 and "holds no .pdf files" in refused.stderr
 
 
