@@ -15,16 +15,22 @@ def sentences(text: str) -> list[str]:
 
 
 def tidy(text: str, limit: int) -> str:
-    """The first ``limit`` distinct sentences: a small base model repeats itself, and an
-    answer cut at its token budget ends mid-sentence (that tail is dropped when a full
-    sentence came before it)."""
+    """The first ``limit`` distinct sentences (near-repeats count as repeats): a small base
+    model repeats itself, and an answer cut at its token budget ends mid-sentence (that tail
+    is dropped when a full sentence came before it)."""
     kept: list[str] = []
     for sentence in sentences(text):
-        if sentence not in kept:
+        if not any(_alike(sentence, earlier) for earlier in kept):
             kept.append(sentence)
     if len(kept) > 1 and not kept[-1].endswith((".", "!", "?")):
         kept.pop()
     return " ".join(kept[:limit])
+
+
+def _alike(a: str, b: str) -> bool:
+    """The same sentence give or take a word ("QLoRA is a method..." / "It is a method...")."""
+    words_a, words_b = set(a.lower().split()), set(b.lower().split())
+    return len(words_a & words_b) >= 0.75 * len(words_a | words_b)
 
 
 def chunk(paper: str, pages: list[Page], words: int = 90, overlap: int = 20) -> list[Passage]:

@@ -40,6 +40,8 @@ def test_the_comparison_has_one_row_per_method():
 def test_tidy_drops_repeats_and_a_cut_off_tail():
     assert tidy("A is good. A is good. B is bad. C is", 5) == "A is good. B is bad."
     assert tidy("Only a fragment", 2) == "Only a fragment"
+    assert tidy("QLoRA is a method that cuts memory. It is a method that cuts memory. "
+                "It trains adapters.", 3) == "QLoRA is a method that cuts memory. It trains adapters."
 
 
 def test_the_rubric_rewards_a_grounded_summary_over_an_invented_one():
