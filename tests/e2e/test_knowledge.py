@@ -192,7 +192,7 @@ BAD = [
      "duplicate node id"),
     ("no documents", {"documents": []}, 422, "documents"),
     ("an empty document", {"documents": ["   "]}, 422, "document 0 is empty"),
-    ("a zero threshold weight sum", {"scoring": {"threshold": 2}}, 422, "threshold"),
+    ("a threshold above 1", {"scoring": {"threshold": 2}}, 422, "threshold"),
 ]
 
 
