@@ -15,6 +15,7 @@ from adapters.llm import LanguageModel
 from handlers import commands as c
 from handlers.bootstrap import Container
 from handlers.queries import Queries
+from handlers.service import require_admin
 from handlers.time_travel import TimeTravelError
 from knowledge.enrichment import Enrichment
 from knowledge.export import to_graphml
@@ -42,6 +43,8 @@ def knowledge_router(container: Container, caller: Any, model: LazyModel) -> API
     async def enrich(body: EnrichRequest,
                      principal: c.Principal = Depends(caller)) -> dict[str, Any]:  # noqa: B008
         def work() -> dict[str, Any]:
+            # Refuse before loading a model for a caller that may not enrich.
+            require_admin(principal, "enrich knowledge graphs")
             enrichment = Enrichment(container.service, model.get(), body, principal)
             enrichment.run()
             return enrichment.response()
