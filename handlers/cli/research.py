@@ -50,7 +50,7 @@ def run(
     the karma leaderboard."""
     from handlers.bootstrap import build_model
     from swarm.conductor import paper_slugs
-    from swarm.runtime import ResearchRun, build_toolkit, new_run_id, write_report
+    from swarm.runtime import ResearchRun, build_toolkit, new_run_id
 
     pdfs = sorted(folder.glob("*.pdf")) if folder.is_dir() else []
     if not pdfs:
@@ -65,15 +65,7 @@ def run(
             conductor = _with_progress(research, papers, timeout)
         finally:
             kit.passages.close()
-        report = write_report(conductor, out)
-        built.projections.catch_up()
-        if report is None:
-            console.print("[red]the run ended without a report[/red]")
-        else:
-            console.print(f"report: [bold]{report}[/bold]")
-        _print_leaderboard(Queries(built.datastore))
-        if report is None:
-            raise typer.Exit(1)
+        _conclude(built, conductor, out)
 
 
 @research_app.command("resume")
@@ -86,7 +78,7 @@ def resume(
     only what is missing; tasks that were in flight come back from their queues."""
     from handlers.bootstrap import build_model
     from swarm.replay import load_recording
-    from swarm.runtime import ResearchRun, build_toolkit, write_report
+    from swarm.runtime import ResearchRun, build_toolkit
 
     with container() as built:
         recording = load_recording(built, run_id)
@@ -97,13 +89,7 @@ def resume(
             conductor = _with_progress(ResearchRun(built, kit, "", run_id), None, timeout)
         finally:
             kit.passages.close()
-        report = write_report(conductor, out)
-        built.projections.catch_up()
-        console.print(f"report: [bold]{report}[/bold]" if report else
-                      "[red]the run ended without a report[/red]")
-        _print_leaderboard(Queries(built.datastore))
-        if report is None:
-            raise typer.Exit(1)
+        _conclude(built, conductor, out)
 
 
 @research_app.command("worker")
@@ -188,6 +174,19 @@ def _with_progress(research, papers: dict[str, str] | None, timeout: float):
                 bars.update(bar, total=len(tasks), completed=ended)
 
         return asyncio.run(research.run(papers, show, timeout))
+
+
+def _conclude(built, conductor, out: Path) -> None:
+    """Write the report, print it and the leaderboard; exit 1 when the run made no report."""
+    from swarm.runtime import write_report
+
+    report = write_report(conductor, out)
+    built.projections.catch_up()
+    console.print(f"report: [bold]{report}[/bold]" if report else
+                  "[red]the run ended without a report[/red]")
+    _print_leaderboard(Queries(built.datastore))
+    if report is None:
+        raise typer.Exit(1)
 
 
 def _print_leaderboard(queries: Queries) -> None:
