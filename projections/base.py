@@ -36,6 +36,9 @@ class Projection(ABC):
     handlers: ClassVar[dict[type, Handler]] = {}
     pipelined: ClassVar[bool] = True
     """Apply batches in pipeline mode (no wait per statement); off for views that COPY."""
+    raw: ClassVar[bool] = False
+    """Takes events as stored — (position, StoredEvent) — and reads their JSON itself, for a
+    view that needs every event and little of what decoding gives (the audit log)."""
     reads: ClassVar[tuple[type[DomainEvent], ...] | None] = None
     """The event classes a view that folds batches itself reads; None (and no handlers)
     means every event. A rebuild fetches and decodes only these."""

@@ -89,8 +89,9 @@ class ProjectionRunner:
         """Apply every event up to ``until`` (default: the head now) to the named projections
         (default: all). Returns the position they reached.
 
-        Each batch is read and decoded once and offered to every projection that is behind;
-        each projection applies the part after its own position in its own transaction."""
+        Each batch is read and decoded once (not at all if only raw views are behind) and
+        offered to every projection that is behind; each projection applies the part after
+        its own position in its own transaction."""
         target = self.head() if until is None else until
         chosen = [self.get(name) for name in (names or list(self.projections))]
         while True:
@@ -99,12 +100,16 @@ class ProjectionRunner:
             if not behind:
                 return target
             with self._datastore.get_connection() as conn:
-                events = self.ledger.read_after(conn, min(positions[p.name] for p in behind), target,
-                                    self.batch_size)
-            if not events:
+                stored = self.ledger.read_stored_after(
+                    conn, min(positions[p.name] for p in behind), target, self.batch_size)
+            if not stored:
                 return target
+            decoded: list[tuple[int, DomainEvent]] | None = None
             for projection in behind:
-                self._apply_after_position(projection, events)
+                if not projection.raw and decoded is None:
+                    to_event = self.ledger.mapper.to_domain_event
+                    decoded = [(position, to_event(event)) for position, event in stored]
+                self._apply_after_position(projection, stored if projection.raw else decoded)
 
     def _apply_after_position(self, projection: Projection,
                               events: list[tuple[int, DomainEvent]]) -> None:
@@ -190,9 +195,9 @@ class ProjectionRunner:
                             sql.Identifier(f"live_{table}"), sql.Identifier(table)))
                 projection.clear(curs)
                 after, topics = 0, projection.topics()
+                read = self.ledger.read_stored_after if projection.raw else self.ledger.read_after
                 while after < position:
-                    events = self.ledger.read_after(conn, after, position, REBUILD_BATCH,
-                                                    topics)
+                    events = read(conn, after, position, REBUILD_BATCH, topics)
                     if not events:
                         break
                     self._apply(conn, projection, events)
