@@ -185,6 +185,15 @@ class KarmaAccount(Aggregate):
                            scope=scope, formula=formula or {}, timestamp=at,
                            provenance=provenance)
 
+    def burn_at_most(self, amount: Decimal, *, reason: str, task_id: str | None,
+                     scope: tuple[str, ...], at: datetime, provenance: Provenance,
+                     formula: dict[str, Decimal] | None = None) -> None:
+        """A penalty takes what there is: the available balance caps it, and an empty
+        account loses nothing (karma never goes below zero)."""
+        if self.balance > 0:
+            self.burn(min(amount, self.balance), reason=reason, task_id=task_id, scope=scope,
+                      at=at, provenance=provenance, formula=formula)
+
     def stake(self, amount: Decimal, *, task_id: str, at: datetime,
               provenance: Provenance) -> None:
         value = validate_amount(amount)

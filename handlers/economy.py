@@ -110,8 +110,8 @@ def settle(
         )
     if breakdown.delta > 0:
         account.mint(breakdown.delta, **entry)
-    elif breakdown.delta < 0 and account.balance > 0:
-        account.burn(min(-breakdown.delta, account.balance), **entry)
+    elif breakdown.delta < 0:
+        account.burn_at_most(-breakdown.delta, **entry)
     game = review_game(policy, quality)
     for scope in (GLOBAL_SCOPE, *task.tags):
         current, played = account.rating(scope, initial)
@@ -195,8 +195,8 @@ def cast_peer_vote(
     }
     if cmd.up:
         target.mint(value, **entry)
-    elif target.balance > 0:
-        target.burn(min(-value, target.balance), **entry)
+    else:
+        target.burn_at_most(-value, **entry)
     return {"task_id": cmd.task_id, "target_id": parent.assignee}
 
 

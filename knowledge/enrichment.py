@@ -306,14 +306,15 @@ class Enrichment:
     def _karma(self, unit: UnitOfWork, agent_id: str, kind: str, amount: Decimal,
                reason: str, cause: str) -> None:
         amount = quantize(amount)
-        account = unit.get(KarmaAccount, agent_id)
-        if kind == "burn":
-            amount = min(amount, account.balance)
         if amount <= 0:
             return
-        provenance = self._provenance().model_copy(update={"causation_id": cause})
-        getattr(account, kind)(amount, reason=reason, task_id=None, scope=SCOPE,
-                               at=self.svc.clock(), provenance=provenance)
+        account = unit.get(KarmaAccount, agent_id)
+        entry = {"reason": reason, "task_id": None, "scope": SCOPE, "at": self.svc.clock(),
+                 "provenance": self._provenance().model_copy(update={"causation_id": cause})}
+        if kind == "burn":
+            account.burn_at_most(amount, **entry)
+        else:
+            account.mint(amount, **entry)
 
     # -- plumbing ----------------------------------------------------------------------------
 
