@@ -16,7 +16,7 @@ from handlers import commands as c
 from handlers.bootstrap import Container
 from handlers.queries import Queries
 from handlers.service import require_admin
-from handlers.time_travel import TimeTravelError
+from handlers.time_travel import require_position
 from knowledge.enrichment import Enrichment
 from knowledge.export import to_graphml
 from knowledge.requests import EnrichRequest
@@ -55,9 +55,8 @@ def knowledge_router(container: Container, caller: Any, model: LazyModel) -> API
     def graph(graph_id: str, position: Annotated[int | None, Query(ge=1)] = None,
               format: Literal["json", "graphml"] = "json",  # noqa: A002
               _: c.Principal = Depends(caller)) -> Any:  # noqa: B008
-        if position is not None and position > container.projections.head():
-            raise TimeTravelError(f"position {position} is past the ledger's head "
-                                  f"({container.projections.head()})")
+        if position is not None:
+            require_position(position, container.projections.head())
         container.projections.catch_up(["knowledge_graph"])
         found = queries.graph(graph_id, position)
         if format == "graphml":

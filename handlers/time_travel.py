@@ -37,6 +37,11 @@ class RunState:
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+def require_position(position: int, head: int) -> None:
+    if not 0 <= position <= head:
+        raise TimeTravelError(f"position {position} is past the ledger's head ({head})")
+
+
 class TimeMachine:
     def __init__(self, queries: Queries, ledger: Ledger) -> None:
         self.queries = queries
@@ -55,9 +60,7 @@ class TimeMachine:
 
     def state(self, run_id: str, position: int) -> RunState:
         self.queries.run(run_id)
-        head = self.head()
-        if not 0 <= position <= head:
-            raise TimeTravelError(f"position {position} is past the ledger's head ({head})")
+        require_position(position, self.head())
         state = RunState(run_id, position, None)
         for row in self.queries.balances_at(position):
             state.balances[row.pop("agent_id")] = row

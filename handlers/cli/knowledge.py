@@ -62,12 +62,12 @@ def show(graph_id: str,
          graphml: Annotated[bool, typer.Option("--graphml", help="GraphML, not JSON.")] = False
          ) -> None:
     """A graph's nodes and edges (superseded ones marked), now or at a ledger position."""
+    from handlers.time_travel import require_position
     from knowledge.export import to_graphml
 
     with container() as built:
-        head = built.projections.head()
-        if position is not None and position > head:
-            raise ValueError(f"position {position} is past the ledger's head ({head})")
+        if position is not None:
+            require_position(position, built.projections.head())
         built.projections.catch_up(["knowledge_graph"])
         graph = Queries(built.datastore).graph(graph_id, position)
     if graphml:
