@@ -101,6 +101,15 @@ class Topology:
         )
 
 
+async def declare_at(nats_url: str, topology: Topology) -> None:
+    """``declare`` on a connection of its own, for a process that has none open yet."""
+    client = await nats.connect(nats_url)
+    try:
+        await declare(client.jetstream(), topology)
+    finally:
+        await client.close()
+
+
 async def declare(js: JetStreamContext, topology: Topology) -> None:
     """Create the streams, or bring their configuration up to date."""
     for config in (topology.ledger_stream_config(), topology.tasks_stream_config()):

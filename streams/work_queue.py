@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import nats.errors
@@ -97,6 +97,19 @@ def build_broker(nats_url: str, topology: Topology, worker: TaskWorker | Crew,
             description=f"Workers of {task_type} share one durable consumer.",
         )(handle)
     return broker
+
+
+@contextlib.asynccontextmanager
+async def working(nats_url: str, topology: Topology, worker: TaskWorker | Crew,
+                  task_types: list[str], concurrency: int = 1) -> AsyncIterator[NatsBroker]:
+    """The queues of ``task_types`` worked by ``worker`` while the block runs (the streams
+    must be declared already)."""
+    broker = build_broker(nats_url, topology, worker, task_types, concurrency)
+    await broker.start()
+    try:
+        yield broker
+    finally:
+        await broker.stop()
 
 
 def _handler(crew: Crew, topology: Topology) -> Any:

@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import nats
 import structlog
 
 from adapters.embeddings import MiniLMEmbedder
@@ -20,8 +19,8 @@ from handlers.bootstrap import Container
 from handlers.service import new_id
 from handlers.settings import Settings
 from handlers.task_worker import TaskWorker
-from streams.topology import declare
-from streams.work_queue import Crew, build_broker
+from streams.topology import declare_at
+from streams.work_queue import Crew, working
 from swarm.conductor import Conductor
 from swarm.roster import ROLES, all_agents, handlers
 from swarm.toolkit import Toolkit
@@ -65,22 +64,14 @@ async def serve_crew(container: Container, kit: Toolkit, roles: Iterable[str],
     """Work the queues of ``roles`` as those agents until ``stop``: the scale-out worker."""
     team = crew(container, kit, roles)
     await asyncio.to_thread(kit.warm_up)
-    await _declare(container)
-    task_types = sorted({t for w in team.workers.values() for t in w.handlers})
-    broker = build_broker(container.endpoints.nats_url, container.topology, team, task_types)
-    await broker.start()
-    try:
+    await declare_at(container.endpoints.nats_url, container.topology)
+    async with working(container.endpoints.nats_url, container.topology, team,
+                       _task_types(team)):
         await stop.wait()
-    finally:
-        await broker.stop()
 
 
-async def _declare(container: Container) -> None:
-    client = await nats.connect(container.endpoints.nats_url)
-    try:
-        await declare(client.jetstream(), container.topology)
-    finally:
-        await client.close()
+def _task_types(team: Crew) -> list[str]:
+    return sorted({t for worker in team.workers.values() for t in worker.handlers})
 
 
 @dataclass
@@ -104,20 +95,18 @@ class ResearchRun:
         team = crew(built, self.kit, self.local_roles)
         if team.workers:
             await asyncio.to_thread(self.kit.warm_up)
-        await _declare(built)
+        await declare_at(built.endpoints.nats_url, built.topology)
         stop = asyncio.Event()
         relay = asyncio.create_task(built.relay().run(stop))
-        task_types = sorted({t for w in team.workers.values() for t in w.handlers})
-        broker = build_broker(built.endpoints.nats_url, built.topology, team, task_types)
-        await broker.start()
         conductor = Conductor(built.service, self.run_id, self.topic)
         try:
-            if papers is not None:
-                await asyncio.to_thread(conductor.begin, papers, _digest(papers, self.topic),
-                                        CODE_VERSION)
-            await self._follow(conductor, progress, time.monotonic() + timeout_s)
+            async with working(built.endpoints.nats_url, built.topology, team,
+                               _task_types(team)):
+                if papers is not None:
+                    await asyncio.to_thread(conductor.begin, papers,
+                                            _digest(papers, self.topic), CODE_VERSION)
+                await self._follow(conductor, progress, time.monotonic() + timeout_s)
         finally:
-            await broker.stop()
             stop.set()
             await relay
         return conductor

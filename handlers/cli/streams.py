@@ -24,7 +24,7 @@ from handlers.cli.common import (
 )
 from handlers.commands import RegisterAgent
 from streams import consumers
-from streams.topology import declare
+from streams.topology import declare, declare_at
 
 
 @app.command()
@@ -128,17 +128,9 @@ def worker(
 
 async def _work(built: Container, task_worker: Any, task_types: list[str], concurrency: int,
                 stop: asyncio.Event) -> None:
-    from streams.work_queue import build_broker
+    from streams.work_queue import working
 
-    client = await nats.connect(built.endpoints.nats_url)
-    try:
-        await declare(client.jetstream(), built.topology)
-    finally:
-        await client.close()
-    broker = build_broker(built.endpoints.nats_url, built.topology, task_worker, task_types,
-                          concurrency)
-    await broker.start()
-    try:
+    await declare_at(built.endpoints.nats_url, built.topology)
+    async with working(built.endpoints.nats_url, built.topology, task_worker, task_types,
+                       concurrency):
         await stop.wait()
-    finally:
-        await broker.stop()
