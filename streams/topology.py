@@ -97,7 +97,9 @@ class Topology:
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=self.task_ack_wait_s,
             max_deliver=self.task_max_deliver,
-            backoff=list(self.task_backoff_s),
+            # A message is redelivered at most max_deliver - 1 times; NATS servers before
+            # 2.10 refuse a backoff list longer than that.
+            backoff=list(self.task_backoff_s[:self.task_max_deliver - 1]),
         )
 
 
