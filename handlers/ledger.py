@@ -10,6 +10,7 @@ from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, Recording, StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
 from psycopg import sql
+from psycopg.rows import tuple_row
 from pydantic import BaseModel
 
 from domain.base import Aggregate, Snapshot
@@ -93,15 +94,20 @@ class Ledger(Application[str]):
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
-        self._select_after = sql.SQL(
+        # Reads go by windows of positions, never by LIMIT over the rest of the ledger: with
+        # a topic filter and a poor row estimate the planner fetched and sorted every
+        # matching event up to the head, for each batch.
+        self._select_window = sql.SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state"
             " FROM {} WHERE notification_id > %s AND notification_id <= %s"
-            " ORDER BY notification_id LIMIT %s"
+            " ORDER BY notification_id"
         ).format(sql.Identifier(EVENTS_TABLE))
-        self._select_topics_after = sql.SQL(
+        self._select_head = sql.SQL("SELECT max(notification_id) FROM {}").format(
+            sql.Identifier(EVENTS_TABLE))
+        self._select_topics_window = sql.SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state"
             " FROM {} WHERE notification_id > %s AND notification_id <= %s"
-            " AND topic = ANY(%s) ORDER BY notification_id LIMIT %s"
+            " AND topic = ANY(%s) ORDER BY notification_id"
         ).format(sql.Identifier(EVENTS_TABLE))
         datastore = getattr(self.recorder, "datastore", None)
         if datastore is None:  # in-memory (counterfactual replays): nothing to create
@@ -142,20 +148,28 @@ class Ledger(Application[str]):
     def read_stored_after(
         self, conn: Any, after: int, until: int, limit: int, topics: list[str] | None = None
     ) -> list[tuple[int, StoredEvent]]:
-        """The same events as stored, for readers that only re-encode them."""
-        if topics is None:
-            rows = conn.execute(self._select_after, (after, until, limit),
-                                prepare=True).fetchall()
-        else:
-            rows = conn.execute(self._select_topics_after, (after, until, topics, limit),
-                                prepare=True).fetchall()
-        return [
-            (row["notification_id"],
-             StoredEvent(originator_id=row["originator_id"],
-                         originator_version=row["originator_version"],
-                         topic=row["topic"], state=bytes(row["state"])))
-            for row in rows
-        ]
+        """The same events as stored, for readers that only re-encode them.
+
+        Positions are unique and ascending, so a window of ``limit`` positions holds at most
+        ``limit`` events; windows are read until ``limit`` events are found or ``until`` is
+        reached (gaps and a topic filter can leave a window short or empty)."""
+        found: list[tuple[int, StoredEvent]] = []
+        with conn.cursor(row_factory=tuple_row, binary=True) as curs:
+            if until - after > limit:  # windows could run on past the head ("until 2**62")
+                until = min(until, curs.execute(self._select_head).fetchone()[0] or 0)
+            while after < until and len(found) < limit:
+                window_end = min(until, after + limit - len(found))
+                if topics is None:
+                    curs.execute(self._select_window, (after, window_end), prepare=True)
+                else:
+                    curs.execute(self._select_topics_window, (after, window_end, topics),
+                                 prepare=True)
+                found.extend(
+                    (position, StoredEvent(originator_id=originator_id,
+                                           originator_version=version, topic=topic, state=state))
+                    for position, originator_id, version, topic, state in curs.fetchall())
+                after = window_end
+        return found
 
     def listen(self) -> Any:
         """A connection of its own that receives the ledger's NOTIFY on every save, for
