@@ -64,7 +64,8 @@ def ledger_env(database_url: str, pool_size: int = 4) -> dict[str, str]:
         "POSTGRES_CONNECT_TIMEOUT": "10",
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": str(pool_size * 2),
-        # A rebuild holds one transaction open while Python decodes each batch.
+        # A rebuild keeps its transactions open for the whole replay; a session left idle
+        # inside one this long is ended, and its locks freed.
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
     }
 

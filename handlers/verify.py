@@ -30,9 +30,8 @@ class Verification:
 def verify(container: Container) -> Verification:
     result = Verification()
     runner = container.projections
-    runner.catch_up()
-    for name in runner.projections:
-        report = runner.rebuild(name, keep=False)
+    for report in runner.rebuild_all(keep=False):
+        name = report.name
         result.digests[name] = report.identical
         if not report.identical:
             # Again, keeping a copy of the live view, to say where the two part.

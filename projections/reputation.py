@@ -3,13 +3,11 @@ in escrow, and every karma entry with the formula and the event that caused it."
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
-import orjson
-from psycopg import Cursor
+from eventsourcing.utils import get_topic
+from psycopg import Cursor, sql
 
-from domain.base import DomainEvent, key_of
 from domain.karma import (
     KarmaBurned,
     KarmaDecayed,
@@ -20,116 +18,103 @@ from domain.karma import (
     StakeSlashed,
 )
 from projections.base import Projection
+from projections.staging import topic, topics
 
 AVAILABLE_SIGN = {"minted": 1, "burned": -1, "decayed": -1, "staked": -1, "stake_returned": 1,
                   "stake_slashed": 0}
 """How each kind of entry moves the available balance (a slash takes from escrow, which the
 stake already took from the available balance)."""
 
+AGENT = "substr(originator_id, strpos(originator_id, '/') + 1)"
 
-def _json(value: Any) -> str:
-    return orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS).decode()
+ADD_ENTRIES = sql.SQL(
+    "INSERT INTO karma_entries (position, agent_id, kind, amount, task_id, scope, reason,"
+    " formula, run_id, caused_by, occurred_at)"
+    " SELECT position, " + AGENT + ","
+    "  CASE topic WHEN {minted} THEN 'minted' WHEN {burned} THEN 'burned'"
+    "   WHEN {decayed} THEN 'decayed' WHEN {staked} THEN 'staked'"
+    "   WHEN {returned} THEN 'stake_returned' ELSE 'stake_slashed' END,"
+    "  (state->>'amount')::numeric, state->>'task_id',"
+    "  CASE WHEN topic IN ({minted}, {burned}) THEN state->'scope' ELSE '[]' END,"
+    "  CASE topic WHEN {decayed} THEN 'decay' WHEN {staked} THEN 'stake'"
+    "   ELSE state->>'reason' END,"
+    # Instants as Python's isoformat() spells them (+00:00, where the stored JSON has Z),
+    # as these entries have always been written.
+    "  CASE WHEN topic = {decayed} THEN jsonb_build_object("
+    "    'half_life_days', state->'half_life_days',"
+    "    'since', regexp_replace(state->>'since', 'Z$', '+00:00'),"
+    "    'as_of', regexp_replace(state->>'as_of', 'Z$', '+00:00'), 'scoped', state->'scoped')"
+    "   WHEN topic IN ({minted}, {burned}) THEN state->'formula' ELSE '{{}}' END,"
+    "  state->'provenance'->>'run_id', state->'provenance'->>'causation_id',"
+    "  (state->>'timestamp')::timestamptz"
+    " FROM staged_events WHERE position > %s AND topic IN {entries} ORDER BY position"
+).format(minted=topic(KarmaMinted), burned=topic(KarmaBurned), decayed=topic(KarmaDecayed),
+         staked=topic(KarmaStaked), returned=topic(StakeReturned),
+         entries=topics(KarmaMinted, KarmaBurned, KarmaDecayed, KarmaStaked, StakeReturned,
+                        StakeSlashed))
 
+# Minting adds to each tag of the entry's scope, burning takes from each, decay takes what
+# it says per tag; one upsert per (agent, tag) a batch moved.
+MOVE_SCOPED = sql.SQL(
+    "INSERT INTO karma_scoped (agent_id, scope, balance)"
+    " SELECT agent_id, tag, sum(amount) FROM ("
+    "  SELECT " + AGENT + " AS agent_id, tag,"
+    "   CASE topic WHEN {minted} THEN 1 ELSE -1 END * (state->>'amount')::numeric AS amount"
+    "  FROM staged_events, jsonb_array_elements_text(state->'scope') AS tag"
+    "  WHERE position > %s AND topic IN ({minted}, {burned})"
+    "  UNION ALL"
+    "  SELECT " + AGENT + ", scoped.key, -scoped.value::numeric"
+    "  FROM staged_events, jsonb_each_text(state->'scoped') AS scoped"
+    "  WHERE position > %s AND topic = {decayed}) AS moves"
+    " GROUP BY agent_id, tag"
+    " ON CONFLICT (agent_id, scope) DO UPDATE"
+    " SET balance = karma_scoped.balance + EXCLUDED.balance"
+).format(minted=topic(KarmaMinted), burned=topic(KarmaBurned), decayed=topic(KarmaDecayed))
 
-class ReputationProjection(Projection):
-    """Folds a batch: karma entries go in with one COPY, each (agent, tag) balance and each
-    rating gets one statement per batch however many events moved it. Per-event upserts of
-    the same hot rows left a rebuild crawling through their dead versions."""
-
-    name = "reputation"
-    tables = {"karma_scoped": "agent_id, scope", "karma_entries": "position",
-              "stakes": "task_id, agent_id, staked_at", "ratings": "agent_id, scope"}
-    origins = {"karma_scoped": "karma/{agent_id}", "stakes": "karma/{agent_id}",
-               "ratings": "karma/{agent_id}"}
-    pipelined = False  # COPY cannot run in pipeline mode; executemany pipelines by itself
-    reads = (KarmaMinted, KarmaBurned, KarmaDecayed, KarmaStaked, StakeReturned, StakeSlashed,
-             RatingUpdated)
-
-    def apply_batch(self, curs: Cursor[Any], events: list[tuple[int, DomainEvent]]) -> None:
-        entries: list[tuple[Any, ...]] = []
-        scoped: dict[tuple[str, str], Decimal] = {}
-        ratings: dict[tuple[str, str], tuple[Any, ...]] = {}
-        stakes: list[tuple[str, tuple[Any, ...]]] = []
-        for position, event in events:
-            agent_id = key_of(event.originator_id)
-            if isinstance(event, RatingUpdated):
-                ratings[(agent_id, event.scope)] = (
-                    agent_id, event.scope, event.rating, event.deviation, event.volatility,
-                    event.games)
-                continue
-            entry = _entry(position, event)
-            if entry is None:
-                continue
-            entries.append(entry)
-            for tag, amount in _scoped_changes(event):
-                scoped[(agent_id, tag)] = scoped.get((agent_id, tag), Decimal(0)) + amount
-            if isinstance(event, KarmaStaked):
-                stakes.append((STAKE_INSERT, (event.task_id, agent_id, event.amount,
-                                              event.timestamp)))
-            elif isinstance(event, StakeReturned | StakeSlashed):
-                state = "returned" if isinstance(event, StakeReturned) else "slashed"
-                stakes.append((STAKE_SETTLE, (state, event.reason, event.timestamp,
-                                              event.task_id, agent_id)))
-        if entries:
-            with curs.copy(
-                "COPY karma_entries (position, agent_id, kind, amount, task_id, scope, reason,"
-                " formula, run_id, caused_by, occurred_at) FROM STDIN"
-            ) as copy:
-                for entry in entries:
-                    copy.write_row(entry)
-        if scoped:
-            curs.executemany(
-                "INSERT INTO karma_scoped (agent_id, scope, balance) VALUES (%s, %s, %s)"
-                " ON CONFLICT (agent_id, scope) DO UPDATE"
-                " SET balance = karma_scoped.balance + EXCLUDED.balance",
-                [(agent, tag, amount) for (agent, tag), amount in scoped.items()])
-        for statement, params in stakes:  # in order: a stake may be settled in its batch
-            curs.execute(statement, params)
-        if ratings:
-            curs.executemany(
-                "INSERT INTO ratings (agent_id, scope, rating, deviation, volatility, games)"
-                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (agent_id, scope) DO UPDATE SET"
-                " rating = EXCLUDED.rating, deviation = EXCLUDED.deviation,"
-                " volatility = EXCLUDED.volatility, games = EXCLUDED.games",
-                list(ratings.values()))
-
-
+STAKE_EVENTS = sql.SQL(
+    "SELECT topic, state->>'task_id' AS task_id, " + AGENT + " AS agent_id,"
+    " (state->>'amount')::numeric AS amount, state->>'reason' AS reason,"
+    " (state->>'timestamp')::timestamptz AS occurred_at"
+    " FROM staged_events WHERE position > %s AND topic IN {stakes} ORDER BY position"
+).format(stakes=topics(KarmaStaked, StakeReturned, StakeSlashed))
+SETTLED = {get_topic(StakeReturned): "returned", get_topic(StakeSlashed): "slashed"}
 STAKE_INSERT = ("INSERT INTO stakes (task_id, agent_id, amount, state, staked_at)"
                 " VALUES (%s, %s, %s, 'escrowed', %s)")
 STAKE_SETTLE = ("UPDATE stakes SET state = %s, reason = %s, settled_at = %s"
                 " WHERE task_id = %s AND agent_id = %s AND state = 'escrowed'")
 
-
-def _entry(position: int, event: DomainEvent) -> tuple[Any, ...] | None:
-    """The karma_entries row of a karma movement (None for other events)."""
-    match event:
-        case KarmaMinted() | KarmaBurned():
-            kind = "minted" if isinstance(event, KarmaMinted) else "burned"
-            scope, formula, task_id, reason = (event.scope, event.formula, event.task_id,
-                                               event.reason)
-        case KarmaDecayed():
-            kind, scope, task_id, reason = "decayed", (), None, "decay"
-            formula = {"half_life_days": event.half_life_days,
-                       "since": event.since.isoformat(), "as_of": event.as_of.isoformat(),
-                       "scoped": {tag: str(amount) for tag, amount in event.scoped.items()}}
-        case KarmaStaked():
-            kind, scope, formula, task_id, reason = "staked", (), {}, event.task_id, "stake"
-        case StakeReturned() | StakeSlashed():
-            kind = "stake_returned" if isinstance(event, StakeReturned) else "stake_slashed"
-            scope, formula, task_id, reason = (), {}, event.task_id, event.reason
-        case _:
-            return None
-    return (position, key_of(event.originator_id), kind, event.amount, task_id,
-            _json(list(scope)), reason, _json(formula or {}), event.provenance.run_id,
-            event.provenance.causation_id, event.timestamp)
+# Only the last rating of each (agent, scope) in a batch counts.
+SET_RATINGS = sql.SQL(
+    "INSERT INTO ratings (agent_id, scope, rating, deviation, volatility, games)"
+    " SELECT DISTINCT ON (1, 2) " + AGENT + ", state->>'scope',"
+    "  (state->>'rating')::float8, (state->>'deviation')::float8,"
+    "  (state->>'volatility')::float8, (state->>'games')::int"
+    " FROM staged_events WHERE position > %s AND topic = {rated}"
+    " ORDER BY 1, 2, position DESC"
+    " ON CONFLICT (agent_id, scope) DO UPDATE SET rating = EXCLUDED.rating,"
+    " deviation = EXCLUDED.deviation, volatility = EXCLUDED.volatility,"
+    " games = EXCLUDED.games"
+).format(rated=topic(RatingUpdated))
 
 
-def _scoped_changes(event: DomainEvent) -> list[tuple[str, Decimal]]:
-    match event:
-        case KarmaMinted():
-            return [(tag, event.amount) for tag in event.scope]
-        case KarmaBurned():
-            return [(tag, -event.amount) for tag in event.scope]
-        case KarmaDecayed():
-            return [(tag, -amount) for tag, amount in event.scoped.items()]
-    return []
+class ReputationProjection(Projection):
+    name = "reputation"
+    tables = {"karma_scoped": "agent_id, scope", "karma_entries": "position",
+              "stakes": "task_id, agent_id, staked_at", "ratings": "agent_id, scope"}
+    origins = {"karma_scoped": "karma/{agent_id}", "stakes": "karma/{agent_id}",
+               "ratings": "karma/{agent_id}"}
+    staged = True
+
+    def apply_staged(self, curs: Cursor[Any], after: int) -> None:
+        curs.execute(ADD_ENTRIES, (after,), prepare=True)
+        curs.execute(MOVE_SCOPED, (after, after), prepare=True)
+        # In ledger order, one by one (they are few): a stake may be settled in its batch.
+        for stake in curs.execute(STAKE_EVENTS, (after,), prepare=True).fetchall():
+            if stake["topic"] in SETTLED:
+                curs.execute(STAKE_SETTLE, (SETTLED[stake["topic"]], stake["reason"],
+                                            stake["occurred_at"], stake["task_id"],
+                                            stake["agent_id"]))
+            else:
+                curs.execute(STAKE_INSERT, (stake["task_id"], stake["agent_id"],
+                                            stake["amount"], stake["occurred_at"]))
+        curs.execute(SET_RATINGS, (after,), prepare=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -21,12 +22,13 @@ from psycopg import sql
 from domain.base import DomainEvent
 from handlers.ledger import EVENTS_TABLE, Ledger
 from projections.base import Projection
+from projections.staging import stage
 
 log = structlog.get_logger(__name__)
 
 DEFAULT_BATCH = 1000
-REBUILD_BATCH = 5000
-"""A rebuild holds its transaction anyway: bigger batches, fewer round trips."""
+REBUILD_BATCH = 20_000
+"""A rebuild holds its transaction anyway: bigger windows, fewer statements."""
 
 
 class UnknownProjectionError(LookupError):
@@ -60,6 +62,13 @@ class Difference:
     event: str | None
 
 
+@dataclass(frozen=True)
+class _LiveTable:
+    name: sql.Identifier
+    key: list[str]
+    """Its primary key's columns (none: the table has no primary key)."""
+
+
 class ProjectionRunner:
     def __init__(
         self, ledger: Ledger, projections: Sequence[Projection], batch_size: int = DEFAULT_BATCH
@@ -89,9 +98,10 @@ class ProjectionRunner:
         """Apply every event up to ``until`` (default: the head now) to the named projections
         (default: all). Returns the position they reached.
 
-        Each batch is read and decoded once (not at all if only raw views are behind) and
-        offered to every projection that is behind; each projection applies the part after
-        its own position in its own transaction."""
+        The ledger is read in windows of ``batch_size`` positions from the position of the
+        furthest behind: staged once for the SQL views and decoded once (only the events they
+        read) for the others; each projection applies the part after its own position in its
+        own transaction."""
         target = self.head() if until is None else until
         chosen = [self.get(name) for name in (names or list(self.projections))]
         while True:
@@ -99,34 +109,45 @@ class ProjectionRunner:
             behind = [p for p in chosen if positions[p.name] < target]
             if not behind:
                 return target
+            after = min(positions[p.name] for p in behind)
+            window_end = min(target, after + self.batch_size)
             with self._datastore.get_connection() as conn:
-                stored = self.ledger.read_stored_after(
-                    conn, min(positions[p.name] for p in behind), target, self.batch_size)
-            if not stored:
-                return target
-            decoded: list[tuple[int, DomainEvent]] | None = None
-            for projection in behind:
-                if not projection.raw and decoded is None:
-                    to_event = self.ledger.mapper.to_domain_event
-                    decoded = [(position, to_event(event)) for position, event in stored]
-                self._apply_after_position(projection, stored if projection.raw else decoded)
+                batch = self._read(conn, behind, after, window_end)
+                for projection in behind:
+                    with conn.transaction():
+                        position = self._lock_position(conn, projection.name)
+                        if position < window_end:
+                            self._apply(conn, projection, batch, position)
+                            self._move(conn, projection.name, window_end)
 
-    def _apply_after_position(self, projection: Projection,
-                              events: list[tuple[int, DomainEvent]]) -> None:
-        with self._datastore.get_connection() as conn, conn.transaction():
-            position = self._lock_position(conn, projection.name)
-            fresh = [event for event in events if event[0] > position]
-            if fresh:
-                self._apply(conn, projection, fresh)
-                self._move(conn, projection.name, fresh[-1][0])
+    def _read(self, conn: psycopg.Connection[Any], projections: Sequence[Projection],
+              after: int, until: int) -> list[tuple[int, DomainEvent]]:
+        """Stage the window (after, until] if an SQL view is among ``projections``, and
+        return its events that the others read, decoded."""
+        if any(p.staged for p in projections):
+            stage(conn, self.ledger, after, until)
+        decoding = [p for p in projections if not p.staged]
+        if not decoding:
+            return []
+        wanted = [p.topics() for p in decoding]
+        topics = None if None in wanted else sorted({t for some in wanted for t in some or ()})
+        return self.ledger.read_after(conn, after, until, until - after, topics)
 
     @staticmethod
     def _apply(conn: psycopg.Connection[Any], projection: Projection,
-               events: list[tuple[int, DomainEvent]]) -> None:
+               batch: list[tuple[int, DomainEvent]], after: int) -> None:
+        """Apply the batch's events after position ``after`` to the view."""
+        if projection.staged:
+            with conn.cursor() as curs:
+                projection.apply_staged(curs, after)
+            return
+        fresh = [event for event in batch if event[0] > after]
+        if not fresh:
+            return
         # Pipeline mode sends a batch's statements without waiting for each reply: the
         # round trips, not the statements, are what a per-event view update costs.
         with conn.pipeline() if projection.pipelined else nullcontext(), conn.cursor() as curs:
-            projection.apply_batch(curs, events)
+            projection.apply_batch(curs, fresh)
 
     @staticmethod
     def _lock_position(conn: psycopg.Connection[Any], name: str) -> int:
@@ -175,38 +196,132 @@ class ProjectionRunner:
         return row["position"] if row else 0
 
     def rebuild(self, name: str, keep: bool = True, locate: bool = False) -> RebuildReport:
-        """Catch the live view up, take its digest, then in one transaction drop it and replay
-        the ledger from event 1 to the same position. Readers see the old view until the
-        rebuilt one commits; the live runner waits on the position lock meanwhile. With
-        ``keep=False`` the rebuilt view is only compared, and rolled back; ``locate`` also
-        keeps a copy of the live view to name the first row and event that differ."""
-        projection = self.get(name)
-        self.catch_up([name])
-        first: Difference | None = None
+        """``rebuild_all`` for one view."""
+        return self.rebuild_all([name], keep, locate)[0]
+
+    def rebuild_all(self, names: Iterable[str] | None = None, keep: bool = True,
+                    locate: bool = False) -> list[RebuildReport]:
+        """Catch the views up, then replay the ledger from event 1 into fresh copies of them
+        and compare digests (``_rebuild_together``). Views marked ``replays_alone`` replay on
+        connections of their own, in parallel with the rest: PostgreSQL does most of the
+        work, and one connection keeps one core busy."""
+        chosen = [self.get(name) for name in (names or list(self.projections))]
+        self.catch_up([p.name for p in chosen])
+        groups = [[p] for p in chosen if p.replays_alone]
+        if rest := [p for p in chosen if not p.replays_alone]:
+            groups.append(rest)
+        if len(groups) == 1:
+            reports = self._rebuild_together(groups[0], keep, locate)
+        else:
+            with ThreadPoolExecutor(len(groups), thread_name_prefix="rebuild") as pool:
+                done = pool.map(lambda group: self._rebuild_together(group, keep, locate),
+                                groups)
+                reports = [report for group in done for report in group]
+        order = {p.name: index for index, p in enumerate(chosen)}
+        return sorted(reports, key=lambda report: order[report.name])
+
+    def _rebuild_together(self, projections: list[Projection], keep: bool,
+                          locate: bool) -> list[RebuildReport]:
+        """In one transaction, take the views' digests, replay the ledger from event 1 to
+        each view's position in one pass for all of them, into temporary tables that shadow
+        the live ones (keyed like them; secondary indexes are for readers), and take their
+        digests again. With ``keep`` copy the replayed rows over the live ones, otherwise
+        roll back. Readers see the old view until the transaction commits; the live runner
+        waits on the position locks meanwhile. ``locate`` also keeps a copy of each live view
+        to name the first row and event that differ."""
         with self._datastore.get_connection() as conn, conn.transaction(
                 force_rollback=not keep):
-            position = self._lock_position(conn, name)
+            positions = {p.name: self._lock_position(conn, p.name) for p in projections}
+            # Folding and hashing whole views sorts a lot: in memory, not in temporary files.
+            conn.execute("SET LOCAL work_mem = '256MB'")
+            # The position locks hold the live views still: another connection hashes them
+            # while this one replays.
+            with ThreadPoolExecutor(1, thread_name_prefix="live-digest") as hashing:
+                live_digests = hashing.submit(self._digests, projections)
+                with conn.cursor() as curs:
+                    live_tables = {table: self._shadow(curs, table, keep_live=locate)
+                                   for p in projections for table in p.tables}
+                self._replay(conn, projections, positions)
+                with conn.cursor() as curs:
+                    rebuilt_digests = {p.name: p.digest(curs) for p in projections}
+                live = live_digests.result()
+            reports = []
             with conn.cursor() as curs:
-                live_digest = projection.digest(curs)
-                if locate:
-                    for table in projection.tables:
-                        curs.execute(sql.SQL(
-                            "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT * FROM {}").format(
-                            sql.Identifier(f"live_{table}"), sql.Identifier(table)))
-                projection.clear(curs)
-                after, topics = 0, projection.topics()
-                read = self.ledger.read_stored_after if projection.raw else self.ledger.read_after
-                while after < position:
-                    events = read(conn, after, position, REBUILD_BATCH, topics)
-                    if not events:
-                        break
-                    self._apply(conn, projection, events)
-                    after = events[-1][0]
-                rebuilt_digest = projection.digest(curs)
-                if locate and rebuilt_digest != live_digest:
-                    first = self._first_difference(curs, projection, position)
-            self._move(conn, name, position)
-        return RebuildReport(name, position, live_digest, rebuilt_digest, first)
+                for projection in projections:
+                    rebuilt = rebuilt_digests[projection.name]
+                    first = None
+                    if locate and rebuilt != live[projection.name]:
+                        first = self._first_difference(curs, projection,
+                                                       positions[projection.name])
+                    reports.append(RebuildReport(projection.name, positions[projection.name],
+                                                 live[projection.name], rebuilt, first))
+                if keep:  # a view whose digest is its replay's is its replay already
+                    for projection in projections:
+                        if rebuilt_digests[projection.name] != live[projection.name]:
+                            for table in projection.tables:
+                                self._replace_live(curs, table, live_tables[table])
+        return reports
+
+    def _digests(self, projections: list[Projection]) -> dict[str, str]:
+        with self._datastore.get_connection() as conn, conn.transaction(), \
+                conn.cursor() as curs:
+            curs.execute("SET LOCAL work_mem = '256MB'")
+            return {p.name: p.digest(curs) for p in projections}
+
+    def _replay(self, conn: psycopg.Connection[Any], projections: list[Projection],
+                positions: dict[str, int]) -> None:
+        """Apply the ledger from event 1 to each projection's own position, in windows that
+        never straddle one of those positions."""
+        ends = sorted(set(positions.values()))
+        after = 0
+        while after < ends[-1]:
+            window_end = min(after + REBUILD_BATCH, next(end for end in ends if end > after))
+            due = [p for p in projections if positions[p.name] >= window_end]
+            batch = self._read(conn, due, after, window_end)
+            for projection in due:
+                self._apply(conn, projection, batch, after)
+            after = window_end
+
+    @staticmethod
+    def _shadow(curs: psycopg.Cursor[Any], table: str, keep_live: bool) -> _LiveTable:
+        """Create an empty temporary table that shadows ``table`` until the transaction ends
+        (temporary tables come first in the search path), keyed like it."""
+        schema, key = curs.execute(
+            "SELECT n.nspname AS schema, array(SELECT a.attname FROM pg_index i"
+            "  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+            "  WHERE i.indrelid = c.oid AND i.indisprimary"
+            "  ORDER BY array_position(i.indkey::int2[], a.attnum)) AS key"
+            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.oid = to_regclass(%s)", (table,)).fetchone().values()
+        live = _LiveTable(sql.Identifier(schema, table), key)
+        if keep_live:
+            curs.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT * FROM {}")
+                         .format(sql.Identifier(f"live_{table}"), live.name))
+        curs.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP")
+                     .format(sql.Identifier(table), live.name))
+        if key:
+            curs.execute(sql.SQL("ALTER TABLE pg_temp.{} ADD PRIMARY KEY ({})").format(
+                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, key))))
+        return live
+
+    @staticmethod
+    def _replace_live(curs: psycopg.Cursor[Any], table: str, live: _LiveTable) -> None:
+        """Make the live table hold the replayed rows. Keyed, only the rows that differ are
+        deleted and inserted: every row written again means an entry in each of the live
+        table's indexes."""
+        replayed = sql.SQL("pg_temp.{}").format(sql.Identifier(table))
+        if not live.key:
+            curs.execute(sql.SQL("DELETE FROM {}").format(live.name))
+            curs.execute(sql.SQL("INSERT INTO {} SELECT * FROM {}").format(live.name, replayed))
+            return
+        key = sql.SQL(", ").join(map(sql.Identifier, live.key))
+        curs.execute(sql.SQL(
+            "DELETE FROM {live} WHERE ({key}) IN (SELECT {key} FROM"
+            " (SELECT * FROM {live} EXCEPT ALL SELECT * FROM {replayed}) AS stale)").format(
+            live=live.name, key=key, replayed=replayed))
+        curs.execute(sql.SQL(
+            "INSERT INTO {live} SELECT * FROM {replayed} EXCEPT ALL SELECT * FROM {live}").format(
+            live=live.name, replayed=replayed))
 
     def _first_difference(self, curs: psycopg.Cursor[Any], projection: Projection,
                           head: int) -> Difference | None:

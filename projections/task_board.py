@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from psycopg import Cursor
-from psycopg.types.json import Jsonb
+from psycopg import Cursor, sql
 
-from domain.base import DomainEvent, key_of
 from domain.runs import RunFinished, RunStarted
 from domain.tasks import (
     ArtifactProduced,
@@ -25,104 +20,82 @@ from domain.tasks import (
     TaskStarted,
     TaskState,
 )
-from projections.base import Projection, handles
+from projections.base import Projection
+from projections.staging import topic, topics
 
 TASK_EVENTS = (TaskIssued, TaskAssigned, TaskStarted, ArtifactProduced, TaskInputRequired,
                TaskCompleted, TaskFailed, TaskCanceled, TaskRejected, ReviewScored)
-STATE_AFTER = {TaskStarted: TaskState.WORKING, TaskInputRequired: TaskState.INPUT_REQUIRED,
-               TaskCompleted: TaskState.COMPLETED, TaskFailed: TaskState.FAILED,
-               TaskCanceled: TaskState.CANCELED, TaskRejected: TaskState.REJECTED}
+STATE_AFTER = {TaskIssued: TaskState.SUBMITTED, TaskStarted: TaskState.WORKING,
+               TaskInputRequired: TaskState.INPUT_REQUIRED, TaskCompleted: TaskState.COMPLETED,
+               TaskFailed: TaskState.FAILED, TaskCanceled: TaskState.CANCELED,
+               TaskRejected: TaskState.REJECTED}
+
+START_RUNS = sql.SQL(
+    "INSERT INTO runs (run_id, workflow, config_digest, seed, code_version, started_at)"
+    " SELECT state->>'run_id', state->>'workflow', state->>'config_digest',"
+    " (state->>'seed')::bigint, state->>'code_version', (state->>'timestamp')::timestamptz"
+    " FROM staged_events WHERE position > %s AND topic = {started} ORDER BY position"
+).format(started=topic(RunStarted))
+
+FINISH_RUNS = sql.SQL(
+    "UPDATE runs SET outcome = f.state->>'outcome',"
+    " finished_at = (f.state->>'timestamp')::timestamptz"
+    " FROM staged_events f WHERE f.position > %s AND f.topic = {finished}"
+    " AND runs.run_id = substr(f.originator_id, strpos(f.originator_id, '/') + 1)"
+).format(finished=topic(RunFinished))
+
+# What a batch did to each task it touched, in ledger order: the last assignee, state and
+# reason win; artifacts, reviews and quality add up.
+# A task issued in the batch is inserted with all of that; any other is updated once.
+FOLD_TASKS = sql.SQL(
+    "WITH changes AS (SELECT substr(originator_id, strpos(originator_id, '/') + 1) AS task_id,"
+    "  (array_agg(state ORDER BY position) FILTER (WHERE topic = {issued}))[1] AS issued,"
+    "  (array_agg(state->>'agent_id' ORDER BY position DESC)"
+    "   FILTER (WHERE topic = {assigned}))[1] AS assignee,"
+    "  (array_agg(new_state ORDER BY position DESC)"
+    "   FILTER (WHERE new_state IS NOT NULL))[1] AS state,"
+    "  count(*) FILTER (WHERE topic = {artifact}) AS artifacts,"
+    "  count(*) FILTER (WHERE topic = {reviewed}) AS reviews,"
+    "  coalesce(sum((state->>'quality')::numeric) FILTER (WHERE topic = {reviewed}), 0)"
+    "   AS quality,"
+    "  (array_agg(reason ORDER BY position DESC) FILTER (WHERE reason IS NOT NULL))[1]"
+    "   AS reason,"
+    "  (array_agg((state->>'timestamp')::timestamptz ORDER BY position DESC))[1]"
+    "   AS updated_at"
+    " FROM (SELECT *, CASE topic {states} END AS new_state,"
+    "   CASE WHEN topic IN {reasoned} THEN coalesce(nullif(state->>'reason', ''),"
+    "    state->>'question') END AS reason"
+    "  FROM staged_events WHERE position > %s AND topic IN {tasks}) AS e"
+    "  GROUP BY 1),"
+    " issued AS (INSERT INTO tasks (task_id, run_id, task_type, state, assignee, parent_id,"
+    "  tags, base_reward, stake_required, artifacts, reviews, quality_sum, last_reason,"
+    "  issued_at, updated_at)"
+    "  SELECT task_id, issued->'provenance'->>'run_id', issued->>'task_type', state,"
+    "  assignee, issued->>'parent_id', issued->'tags', (issued->>'base_reward')::numeric,"
+    "  (issued->>'stake_required')::numeric, artifacts, reviews, quality, reason,"
+    "  (issued->>'timestamp')::timestamptz, updated_at"
+    "  FROM changes WHERE issued IS NOT NULL)"
+    " UPDATE tasks SET assignee = coalesce(c.assignee, tasks.assignee),"
+    " state = coalesce(c.state, tasks.state), artifacts = tasks.artifacts + c.artifacts,"
+    " reviews = tasks.reviews + c.reviews, quality_sum = tasks.quality_sum + c.quality,"
+    " last_reason = coalesce(c.reason, tasks.last_reason), updated_at = c.updated_at"
+    " FROM changes c WHERE c.issued IS NULL AND tasks.task_id = c.task_id"
+).format(
+    issued=topic(TaskIssued), assigned=topic(TaskAssigned), artifact=topic(ArtifactProduced),
+    reviewed=topic(ReviewScored),
+    states=sql.SQL(" ").join(sql.SQL("WHEN {} THEN {}").format(topic(c), sql.Literal(s.value))
+                             for c, s in STATE_AFTER.items()),
+    reasoned=topics(*(c for c in STATE_AFTER if c is not TaskIssued)),
+    tasks=topics(*TASK_EVENTS))
 
 
 class TaskBoardProjection(Projection):
     name = "task_board"
     tables = {"runs": "run_id", "tasks": "task_id"}
     origins = {"runs": "run/{run_id}", "tasks": "task/{task_id}"}
-    reads = (RunStarted, RunFinished, *TASK_EVENTS)
+    staged = True
 
-    @handles(RunStarted)
-    def run_started(self, event: RunStarted, curs: Cursor[Any], position: int) -> None:
-        curs.execute(
-            "INSERT INTO runs (run_id, workflow, config_digest, seed, code_version, started_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s)",
-            (event.run_id, event.workflow, event.config_digest, event.seed,
-             event.code_version, event.timestamp),
-        )
-
-    @handles(RunFinished)
-    def run_finished(self, event: RunFinished, curs: Cursor[Any], position: int) -> None:
-        curs.execute(
-            "UPDATE runs SET outcome = %s, finished_at = %s WHERE run_id = %s",
-            (event.outcome.value, event.timestamp, key_of(event.originator_id)),
-        )
-
-    def apply_batch(self, curs: Cursor[Any], events: list[tuple[int, DomainEvent]]) -> None:
-        """Runs event by event (they are few); tasks folded: one INSERT for a task issued in
-        the batch, with whatever else befell it there, and one UPDATE for any other task the
-        batch touched, instead of a statement per event."""
-        changes: dict[str, _TaskChange] = {}
-        for position, event in events:
-            if isinstance(event, RunStarted | RunFinished):
-                self.apply(event, curs, position)
-                continue
-            if not isinstance(event, TASK_EVENTS):
-                continue
-            change = changes.setdefault(key_of(event.originator_id), _TaskChange())
-            change.add(event)
-        inserts = [c.row() for c in changes.values() if c.issued is not None]
-        updates = [c.update(task_id) for task_id, c in changes.items() if c.issued is None]
-        if inserts:
-            curs.executemany(
-                "INSERT INTO tasks (task_id, run_id, task_type, state, assignee, parent_id,"
-                " tags, base_reward, stake_required, artifacts, reviews, quality_sum,"
-                " last_reason, issued_at, updated_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", inserts)
-        if updates:
-            curs.executemany(
-                "UPDATE tasks SET assignee = COALESCE(%s, assignee), state = COALESCE(%s, state),"
-                " artifacts = artifacts + %s, reviews = reviews + %s,"
-                " quality_sum = quality_sum + %s, last_reason = COALESCE(%s, last_reason),"
-                " updated_at = %s WHERE task_id = %s", updates)
-
-
-@dataclass
-class _TaskChange:
-    """What one batch did to one task, in the order it happened."""
-
-    issued: TaskIssued | None = None
-    assignee: str | None = None
-    state: str | None = None
-    artifacts: int = 0
-    reviews: int = 0
-    quality: Decimal = field(default_factory=Decimal)
-    reason: str | None = None
-    updated_at: datetime | None = None
-
-    def add(self, event: DomainEvent) -> None:
-        self.updated_at = event.timestamp
-        match event:
-            case TaskIssued():
-                self.issued, self.state = event, TaskState.SUBMITTED.value
-            case TaskAssigned():
-                self.assignee = event.agent_id
-            case ArtifactProduced():
-                self.artifacts += 1
-            case ReviewScored():
-                self.reviews += 1
-                self.quality += event.quality
-            case _:
-                self.state = STATE_AFTER[type(event)].value
-                reason = getattr(event, "reason", None) or getattr(event, "question", None)
-                self.reason = reason if reason is not None else self.reason
-
-    def row(self) -> tuple[Any, ...]:
-        issued = self.issued
-        assert issued is not None
-        return (issued.task_id, issued.provenance.run_id, issued.task_type, self.state,
-                self.assignee, issued.parent_id, Jsonb(list(issued.tags)), issued.base_reward,
-                issued.stake_required, self.artifacts, self.reviews, Decimal(0) + self.quality,
-                self.reason, issued.timestamp, self.updated_at)
-
-    def update(self, task_id: str) -> tuple[Any, ...]:
-        return (self.assignee, self.state, self.artifacts, self.reviews, self.quality,
-                self.reason, self.updated_at, task_id)
+    def apply_staged(self, curs: Cursor[Any], after: int) -> None:
+        curs.execute(START_RUNS, (after,), prepare=True)
+        curs.execute(FINISH_RUNS, (after,), prepare=True)
+        curs.execute(FOLD_TASKS, (after,), prepare=True)

@@ -108,8 +108,7 @@ def projections_rebuild(
         names = [runner.get(name).name] if name else list(runner.projections)
         table = Table("projection", "position", "live digest", "rebuilt digest", "equal")
         mismatched = False
-        for projection_name in names:
-            report = runner.rebuild(projection_name)
+        for report in runner.rebuild_all(names):
             mismatched |= not report.identical
             table.add_row(report.name, str(report.position), report.live_digest[:16],
                           report.rebuilt_digest[:16], "yes" if report.identical else "NO")

@@ -167,6 +167,12 @@ def test_decay_halves_karma_per_half_life_and_a_second_run_changes_nothing(conta
     before = ledger_size(container)
     swarm.execute(command)
     assert ledger_size(container) == before and account(container, "reader-1").balance == 16
+    container.projections.catch_up()
+    [entry] = [e for e in Queries(container.datastore).history("reader-1")
+               if e["kind"] == "decayed"]
+    assert entry["amount"] == Decimal(48) and entry["formula"]["half_life_days"] == 30
+    assert (entry["formula"]["since"], entry["formula"]["as_of"]) == (
+        opened.isoformat(), as_of.isoformat())
 
 
 def test_the_scheduler_assigns_by_scoped_karma_and_records_why(container, swarm):

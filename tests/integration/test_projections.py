@@ -20,14 +20,15 @@ from tests.conftest import ledger_size
 
 
 class CrashingAuditLog(AuditLogProjection):
-    """Fails in the middle of a batch, after it has written part of it."""
+    """Fails in the middle of its work on a batch, after it has written the batch's rows."""
 
     def __init__(self, crash_at_position: int) -> None:
         self.crash_at_position = crash_at_position
 
-    def apply_batch(self, curs, events):
-        super().apply_batch(curs, [e for e in events if e[0] < self.crash_at_position])
-        if any(position >= self.crash_at_position for position, _ in events):
+    def apply_staged(self, curs, after):
+        super().apply_staged(curs, after)
+        last = curs.execute("SELECT max(position) AS last FROM staged_events").fetchone()
+        if last["last"] >= self.crash_at_position:
             raise RuntimeError("worker crashed mid-batch")
 
 
@@ -136,6 +137,22 @@ def test_a_tampered_view_is_caught_by_the_rebuild(container):
     report = container.projections.rebuild("karma_balances")
     assert not report.identical
     assert Queries(container.datastore).karma("reader-1")["balance"] == Decimal("2.5")
+
+
+def test_a_rebuild_of_all_views_repairs_a_forged_an_erased_and_an_invented_row(container):
+    register(container.service, "reader-1")
+    mint_many(container.service, "reader-1", 30)
+    container.projections.catch_up()
+    with container.datastore.get_connection() as conn:
+        conn.execute("UPDATE audit_log SET causation_id = 'forged' WHERE position = 3")
+        conn.execute("DELETE FROM audit_log WHERE position = 5")
+        conn.execute("INSERT INTO audit_log SELECT 10000, 'invented@1', originator_id,"
+                     " originator_version, context, event_type, occurred_at, run_id,"
+                     " correlation_id, causation_id, payload FROM audit_log WHERE position = 1")
+    reports = {r.name: r for r in container.projections.rebuild_all()}
+    assert [name for name, report in reports.items() if not report.identical] == ["audit_log"]
+    assert all(r.identical for r in container.projections.rebuild_all(keep=False))
+    assert audit_positions(container) == list(range(1, ledger_size(container) + 1))
 
 
 def test_an_unknown_projection_is_named_in_the_error(container):

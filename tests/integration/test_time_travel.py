@@ -16,7 +16,7 @@ from handlers.settings import Settings
 from handlers.time_travel import TimeMachine, TimeTravelError
 from projections.karma_balances import KarmaBalancesProjection
 from projections.reputation import ReputationProjection
-from projections.runner import ProjectionRunner
+from projections.staging import stage
 from projections.task_board import TaskBoardProjection
 from tests.conftest import created_database
 from tests.integration.test_counterfactual import record_a_run
@@ -43,16 +43,14 @@ def recorded(postgres_admin_url, nats_url, tmp_path_factory):
 
 def rebuilt_views_at(container, position: int, run_id: str) -> dict:
     """The views replayed from event 1 to ``position`` in a transaction rolled back after."""
-    runner = ProjectionRunner(container.ledger, [])
     views = [KarmaBalancesProjection(), ReputationProjection(), TaskBoardProjection()]
     with container.datastore.get_connection() as conn, conn.transaction(force_rollback=True):
         with conn.cursor() as curs:
             for view in views:
                 view.clear(curs)
-        events = container.ledger.read_after(conn, 0, position, 10**6)
-        for view in views:
-            if events:
-                runner._apply(conn, view, events)
+            stage(conn, container.ledger, 0, position)
+            for view in views:
+                view.apply_staged(curs, 0)
         balances = {r["agent_id"]: r for r in conn.execute("SELECT * FROM karma_balances")}
         scoped = conn.execute("SELECT agent_id, scope, balance FROM karma_scoped").fetchall()
         tasks = {r["task_id"]: r for r in conn.execute(

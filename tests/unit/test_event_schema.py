@@ -1,8 +1,16 @@
+from pathlib import Path
+from typing import Any
+
 import orjson
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
+import domain.graph  # noqa: F401 - every module that defines events, so that all are seen
+import domain.karma  # noqa: F401
+import domain.runs  # noqa: F401
+import domain.tasks  # noqa: F401
 from domain.agents import AgentRegistered
+from domain.base import DomainEvent
 from handlers.ledger import PydanticMapper
 
 
@@ -33,3 +41,39 @@ def test_events_are_stored_with_their_schema_version():
     stored = mapper.to_stored_event(agent.collect_events()[0])
     assert orjson.loads(stored.state)["class_version"] == 2
     assert mapper.to_domain_event(stored).skills == ("peft",)
+
+
+SCHEMAS = Path(__file__).with_name("event_schemas.json")
+
+
+def current_schemas() -> dict[str, dict[str, Any]]:
+    """Every event class's schema version and fields (name: type), by stored topic."""
+    schemas = {}
+    pending = list(DomainEvent.__subclasses__())
+    while pending:
+        klass = pending.pop()
+        pending.extend(klass.__subclasses__())
+        if klass.__module__.startswith("domain."):
+            schemas[get_topic(klass)] = {
+                "version": klass.class_version,
+                "fields": {name: str(field.annotation)
+                           for name, field in sorted(klass.model_fields.items())}}
+    return dict(sorted(schemas.items()))
+
+
+def test_an_event_schema_changes_only_with_a_new_class_version():
+    """SQL views read stored JSON as is when its class_version is the class's own: that
+    holds only if a version names one shape. Change an event's fields, bump its
+    class_version and add the upcaster, then record the schemas again with
+    ``python -m tests.unit.test_event_schema``."""
+    recorded = orjson.loads(SCHEMAS.read_bytes())
+    for topic, schema in current_schemas().items():
+        if topic not in recorded:
+            raise AssertionError(f"{topic} is new: record the schemas again")
+        if recorded[topic]["version"] == schema["version"]:
+            assert recorded[topic]["fields"] == schema["fields"], (
+                f"{topic} changed its fields but not its class_version")
+
+
+if __name__ == "__main__":
+    SCHEMAS.write_bytes(orjson.dumps(current_schemas(), option=orjson.OPT_INDENT_2) + b"\n")
