@@ -35,7 +35,8 @@ class Projection(ABC):
 
     name: ClassVar[str]
     tables: ClassVar[dict[str, str]]
-    """Each table of the view and the columns that order its rows (for the digest)."""
+    """Each table of the view and the columns that order its rows in the digest: a unique
+    key (its primary key, whose index the digest walks)."""
     handlers: ClassVar[dict[type, Handler]] = {}
     pipelined: ClassVar[bool] = True
     """Apply batches in pipeline mode (no wait per statement); off for views that COPY."""
@@ -86,19 +87,34 @@ class Projection(ABC):
             curs.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
 
     def digest(self, curs: Cursor[Any]) -> str:
-        """sha256 over every row of every table in a fixed order: equal digests, equal views.
-        PostgreSQL hashes the rows in chunks (shipping a million rows out as text to hash
-        them here took longer than rebuilding them); this hashes the chunks' hashes."""
+        """sha256 over every row of every table in key order: equal digests, equal views.
+        PostgreSQL hashes the rows' binary forms (``record_send``: self-delimiting, and a
+        third the cost of their text) a chunk at a time, walking the key's index from where
+        the last chunk ended; this hashes the chunks' hashes."""
         hasher = hashlib.sha256()
         for table, order_by in sorted(self.tables.items()):
             hasher.update(f"\x00{table}\x00".encode())
-            query = sql.SQL(
-                "SELECT sha256(convert_to(string_agg(r, E'\\n' ORDER BY n), 'UTF8')) AS h"
-                " FROM (SELECT t::text AS r, row_number() OVER (ORDER BY {order}) AS n"
-                " FROM {table} AS t) AS numbered GROUP BY (n - 1) / {chunk}"
-                " ORDER BY (n - 1) / {chunk}").format(
-                table=sql.Identifier(table), order=sql.SQL(order_by),
-                chunk=sql.Literal(DIGEST_CHUNK))
-            for row in curs.execute(query):
-                hasher.update(row["h"] if isinstance(row, dict) else row[0])
+            columns = [sql.Identifier(column.strip()) for column in order_by.split(",")]
+            key = sql.SQL(", ").join(columns)
+            last: tuple[Any, ...] | None = None
+            while True:
+                after = sql.SQL("") if last is None else sql.SQL("WHERE ({}) > ({})").format(
+                    key, sql.SQL(", ").join(sql.Placeholder() * len(columns)))
+                row = curs.execute(sql.SQL(
+                    "WITH chunk AS MATERIALIZED (SELECT * FROM {table} {after}"
+                    " ORDER BY {key} LIMIT {size})"
+                    " SELECT hashed.h, last.* FROM"
+                    " (SELECT sha256(string_agg(record_send(c), ''::bytea ORDER BY {key})) AS h"
+                    "  FROM chunk AS c) AS hashed,"
+                    " LATERAL (SELECT {key} FROM chunk ORDER BY {descending} LIMIT 1) AS last"
+                ).format(table=sql.Identifier(table), after=after, key=key,
+                         size=sql.Literal(DIGEST_CHUNK),
+                         descending=sql.SQL(", ").join(sql.SQL("{} DESC").format(c)
+                                                       for c in columns)),
+                    last).fetchone()
+                if row is None:
+                    break
+                values = list(row.values()) if isinstance(row, dict) else list(row)
+                hasher.update(values[0])
+                last = tuple(values[1:])
         return hasher.hexdigest()
