@@ -25,12 +25,10 @@ AVAILABLE_SIGN = {"minted": 1, "burned": -1, "decayed": -1, "staked": -1, "stake
 """How each kind of entry moves the available balance (a slash takes from escrow, which the
 stake already took from the available balance)."""
 
-AGENT = "substr(originator_id, strpos(originator_id, '/') + 1)"
-
 ADD_ENTRIES = sql.SQL(
     "INSERT INTO karma_entries (position, agent_id, kind, amount, task_id, scope, reason,"
     " formula, run_id, caused_by, occurred_at)"
-    " SELECT position, " + AGENT + ","
+    " SELECT position, aggregate_key,"
     "  CASE topic WHEN {minted} THEN 'minted' WHEN {burned} THEN 'burned'"
     "   WHEN {decayed} THEN 'decayed' WHEN {staked} THEN 'staked'"
     "   WHEN {returned} THEN 'stake_returned' ELSE 'stake_slashed' END,"
@@ -58,12 +56,12 @@ ADD_ENTRIES = sql.SQL(
 MOVE_SCOPED = sql.SQL(
     "INSERT INTO karma_scoped (agent_id, scope, balance)"
     " SELECT agent_id, tag, sum(amount) FROM ("
-    "  SELECT " + AGENT + " AS agent_id, tag,"
+    "  SELECT aggregate_key AS agent_id, tag,"
     "   CASE topic WHEN {minted} THEN 1 ELSE -1 END * (state->>'amount')::numeric AS amount"
     "  FROM staged_events, jsonb_array_elements_text(state->'scope') AS tag"
     "  WHERE position > %s AND topic IN ({minted}, {burned})"
     "  UNION ALL"
-    "  SELECT " + AGENT + ", scoped.key, -scoped.value::numeric"
+    "  SELECT aggregate_key, scoped.key, -scoped.value::numeric"
     "  FROM staged_events, jsonb_each_text(state->'scoped') AS scoped"
     "  WHERE position > %s AND topic = {decayed}) AS moves"
     " GROUP BY agent_id, tag"
@@ -72,7 +70,7 @@ MOVE_SCOPED = sql.SQL(
 ).format(minted=topic(KarmaMinted), burned=topic(KarmaBurned), decayed=topic(KarmaDecayed))
 
 STAKE_EVENTS = sql.SQL(
-    "SELECT topic, state->>'task_id' AS task_id, " + AGENT + " AS agent_id,"
+    "SELECT topic, state->>'task_id' AS task_id, aggregate_key AS agent_id,"
     " (state->>'amount')::numeric AS amount, state->>'reason' AS reason,"
     " (state->>'timestamp')::timestamptz AS occurred_at"
     " FROM staged_events WHERE position > %s AND topic IN {stakes} ORDER BY position"
@@ -86,7 +84,7 @@ STAKE_SETTLE = ("UPDATE stakes SET state = %s, reason = %s, settled_at = %s"
 # Only the last rating of each (agent, scope) in a batch counts.
 SET_RATINGS = sql.SQL(
     "INSERT INTO ratings (agent_id, scope, rating, deviation, volatility, games)"
-    " SELECT DISTINCT ON (1, 2) " + AGENT + ", state->>'scope',"
+    " SELECT DISTINCT ON (1, 2) aggregate_key, state->>'scope',"
     "  (state->>'rating')::float8, (state->>'deviation')::float8,"
     "  (state->>'volatility')::float8, (state->>'games')::int"
     " FROM staged_events WHERE position > %s AND topic = {rated}"

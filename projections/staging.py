@@ -1,6 +1,7 @@
 """A window of the ledger staged inside PostgreSQL, for views that fold events in SQL.
 
-PostgreSQL parses each event's JSON once into ``staged_events`` and the views read it there,
+PostgreSQL parses each event's JSON once into ``staged_events`` (with the key of the event's
+aggregate: ``karma/reader-1`` -> ``reader-1``) and the views read it there,
 so a replay never ships the ledger to Python and back. Only events stored with an older
 schema version than their class's (or of a class not loaded) go through Python: decoded,
 upcast and dumped again, so every staged state has the shape the class has now. That a
@@ -19,21 +20,23 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 from psycopg import sql
 
-from domain.base import DomainEvent
+from domain.base import DomainEvent, key_of
 from handlers.ledger import EVENTS_TABLE, Ledger
 
 STAGED_TABLE = "staged_events"
 
 _CREATE = sql.SQL(
     "CREATE TEMP TABLE IF NOT EXISTS {} (position bigint NOT NULL,"
-    " originator_id text NOT NULL, originator_version bigint NOT NULL, topic text NOT NULL,"
+    " originator_id text NOT NULL, originator_version bigint NOT NULL,"
+    " aggregate_key text NOT NULL, topic text NOT NULL,"
     " context text NOT NULL, event_type text NOT NULL, state jsonb NOT NULL)"
 ).format(sql.Identifier(STAGED_TABLE))
 
 # The subquery is a fence (OFFSET 0): inlined, the JSON cast was evaluated once per use.
 _STAGE_CURRENT = sql.SQL(
     "INSERT INTO {staged} SELECT e.notification_id, e.originator_id, e.originator_version,"
-    " e.topic, k.context, k.event_type, e.state"
+    " substr(e.originator_id, strpos(e.originator_id, '/') + 1), e.topic, k.context,"
+    " k.event_type, e.state"
     " FROM (SELECT notification_id, originator_id, originator_version, topic,"
     "  convert_from(state, 'UTF8')::jsonb AS state FROM {events}"
     "  WHERE notification_id > %s AND notification_id <= %s OFFSET 0) AS e"
@@ -94,8 +97,8 @@ def stage(conn: psycopg.Connection[Any], ledger: Ledger, after: int, until: int)
     if not rows:
         return
     with conn.cursor() as curs, curs.copy(sql.SQL(
-            "COPY {} (position, originator_id, originator_version, topic, context, event_type,"
-            " state) FROM STDIN").format(sql.Identifier(STAGED_TABLE))) as copy:
+            "COPY {} (position, originator_id, originator_version, aggregate_key, topic, context,"
+            " event_type, state) FROM STDIN").format(sql.Identifier(STAGED_TABLE))) as copy:
         for row in rows:
             copy.write_row(_restaged(ledger, row))
 
@@ -106,4 +109,5 @@ def _restaged(ledger: Ledger, row: Any) -> tuple[Any, ...]:
         topic=row["topic"], state=bytes(row["state"])))
     state = ledger.mapper.to_stored_event(event).state
     return (row["notification_id"], row["originator_id"], row["originator_version"],
-            row["topic"], type(event).context(), type(event).__name__, state.decode())
+            key_of(row["originator_id"]), row["topic"], type(event).context(),
+            type(event).__name__, state.decode())

@@ -41,14 +41,14 @@ FINISH_RUNS = sql.SQL(
     "UPDATE runs SET outcome = f.state->>'outcome',"
     " finished_at = (f.state->>'timestamp')::timestamptz"
     " FROM staged_events f WHERE f.position > %s AND f.topic = {finished}"
-    " AND runs.run_id = substr(f.originator_id, strpos(f.originator_id, '/') + 1)"
+    " AND runs.run_id = f.aggregate_key"
 ).format(finished=topic(RunFinished))
 
 # What a batch did to each task it touched, in ledger order: the last assignee, state and
 # reason win; artifacts, reviews and quality add up.
 # A task issued in the batch is inserted with all of that; any other is updated once.
 FOLD_TASKS = sql.SQL(
-    "WITH changes AS (SELECT substr(originator_id, strpos(originator_id, '/') + 1) AS task_id,"
+    "WITH changes AS (SELECT aggregate_key AS task_id,"
     "  (array_agg(state ORDER BY position) FILTER (WHERE topic = {issued}))[1] AS issued,"
     "  (array_agg(state->>'agent_id' ORDER BY position DESC)"
     "   FILTER (WHERE topic = {assigned}))[1] AS assignee,"
