@@ -64,6 +64,16 @@ class DomainEvent(BaseModel):
         return cls.__module__.rsplit(".", 1)[-1]
 
 
+def event_classes() -> list[type[DomainEvent]]:
+    """Every event class of the modules imported so far, abstract bases included."""
+    found, pending = [], list(DomainEvent.__subclasses__())
+    while pending:
+        klass = pending.pop()
+        found.append(klass)
+        pending.extend(klass.__subclasses__())
+    return found
+
+
 def event_id(originator_id: str, originator_version: int) -> str:
     return f"{originator_id}@{originator_version}"
 

@@ -38,17 +38,12 @@ class Projection(ABC):
     """Each table of the view and the columns that order its rows in the digest: a unique
     key (its primary key, whose index the digest walks)."""
     handlers: ClassVar[dict[type, Handler]] = {}
-    pipelined: ClassVar[bool] = True
-    """Apply batches in pipeline mode (no wait per statement); off for views that COPY."""
     staged: ClassVar[bool] = False
     """Folds events in SQL from the ``staged_events`` table (``apply_staged``) instead of
     taking decoded events: for views that read most of the ledger."""
     replays_alone: ClassVar[bool] = False
     """In a rebuild of several views, replay this one on a connection of its own, in
     parallel with the others: for a view about as heavy as all of them together."""
-    reads: ClassVar[tuple[type[DomainEvent], ...] | None] = None
-    """The event classes a view that folds batches itself reads; None (and no handlers)
-    means every event. A rebuild fetches and decodes only these."""
     origins: ClassVar[dict[str, str]] = {}
     """For tables whose rows are not keyed by a ledger position: the aggregate a row belongs
     to, as a template over its columns ("karma/{agent_id}"), so a row that differs from its
@@ -66,8 +61,7 @@ class Projection(ABC):
     @classmethod
     def topics(cls) -> list[str] | None:
         """The stored topics of the events this view reads, or None for all of them."""
-        classes = cls.reads if cls.reads is not None else tuple(cls.handlers) or None
-        return None if classes is None else sorted(get_topic(c) for c in classes)
+        return sorted(get_topic(c) for c in cls.handlers) if cls.handlers else None
 
     def apply_batch(self, curs: Cursor[Any], events: list[tuple[int, DomainEvent]]) -> None:
         for position, event in events:

@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +28,9 @@ log = structlog.get_logger(__name__)
 DEFAULT_BATCH = 1000
 REBUILD_BATCH = 20_000
 """A rebuild holds its transaction anyway: bigger windows, fewer statements."""
+ROOM_TO_SORT = "SET LOCAL work_mem = '256MB'"
+"""For a rebuild's transactions: folding and hashing whole views sorts a lot, in memory
+rather than in temporary files."""
 
 
 class UnknownProjectionError(LookupError):
@@ -146,7 +148,7 @@ class ProjectionRunner:
             return
         # Pipeline mode sends a batch's statements without waiting for each reply: the
         # round trips, not the statements, are what a per-event view update costs.
-        with conn.pipeline() if projection.pipelined else nullcontext(), conn.cursor() as curs:
+        with conn.pipeline(), conn.cursor() as curs:
             projection.apply_batch(curs, fresh)
 
     @staticmethod
@@ -232,8 +234,7 @@ class ProjectionRunner:
         with self._datastore.get_connection() as conn, conn.transaction(
                 force_rollback=not keep):
             positions = {p.name: self._lock_position(conn, p.name) for p in projections}
-            # Folding and hashing whole views sorts a lot: in memory, not in temporary files.
-            conn.execute("SET LOCAL work_mem = '256MB'")
+            conn.execute(ROOM_TO_SORT)
             # The position locks hold the live views still: another connection hashes them
             # while this one replays.
             with ThreadPoolExecutor(1, thread_name_prefix="live-digest") as hashing:
@@ -265,7 +266,7 @@ class ProjectionRunner:
     def _digests(self, projections: list[Projection]) -> dict[str, str]:
         with self._datastore.get_connection() as conn, conn.transaction(), \
                 conn.cursor() as curs:
-            curs.execute("SET LOCAL work_mem = '256MB'")
+            curs.execute(ROOM_TO_SORT)
             return {p.name: p.digest(curs) for p in projections}
 
     def _replay(self, conn: psycopg.Connection[Any], projections: list[Projection],

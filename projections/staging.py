@@ -20,7 +20,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 from psycopg import sql
 
-from domain.base import DomainEvent, key_of
+from domain.base import DomainEvent, event_classes, key_of
 from handlers.ledger import EVENTS_TABLE, Ledger
 
 STAGED_TABLE = "staged_events"
@@ -58,18 +58,9 @@ def topic(event_class: type[DomainEvent]) -> sql.Literal:
     return sql.Literal(get_topic(event_class))
 
 
-def topics(*event_classes: type[DomainEvent]) -> sql.Composed:
+def topics(*classes: type[DomainEvent]) -> sql.Composed:
     """``(topic, topic, ...)`` for an SQL ``IN``."""
-    return sql.SQL("({})").format(sql.SQL(", ").join(topic(c) for c in event_classes))
-
-
-def _event_classes() -> list[type[DomainEvent]]:
-    found, pending = [], list(DomainEvent.__subclasses__())
-    while pending:
-        klass = pending.pop()
-        found.append(klass)
-        pending.extend(klass.__subclasses__())
-    return found
+    return sql.SQL("({})").format(sql.SQL(", ").join(topic(c) for c in classes))
 
 
 @cache
@@ -77,7 +68,7 @@ def _current_kinds(class_count: int) -> str:
     """Each loaded event class's topic, schema version, context and name, as the JSON the
     staging statement joins on; recomputed when more classes have been imported."""
     kinds = {}
-    for klass in _event_classes():
+    for klass in event_classes():
         kinds[get_topic(klass)] = {
             "topic": get_topic(klass), "version": getattr(klass, "class_version", 1),
             "context": klass.context(), "event_type": klass.__name__}
@@ -89,7 +80,7 @@ def stage(conn: psycopg.Connection[Any], ledger: Ledger, after: int, until: int)
     (after, until], replacing what it held."""
     conn.execute(_CREATE)
     conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(STAGED_TABLE)))
-    kinds = _current_kinds(len(_event_classes()))
+    kinds = _current_kinds(len(event_classes()))
     staged = conn.execute(_STAGE_CURRENT, (after, until, kinds), prepare=True).rowcount
     if staged == until - after:  # every position of the window held an event of today's shape
         return

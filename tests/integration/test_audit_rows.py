@@ -7,11 +7,20 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
 from domain.agents import AgentRegistered
-from projections.audit_log import audit_row
+from domain.base import ENVELOPE_FIELDS, DomainEvent
 from tests.integration.test_counterfactual import record_a_run
 
 COLUMNS = ("position, event_id, originator_id, originator_version, context, event_type,"
            " occurred_at, run_id, correlation_id, causation_id, payload")
+
+
+def audit_row(position: int, event: DomainEvent) -> tuple:
+    """The audit row of a decoded event, its payload as the JSON the view holds."""
+    provenance = event.provenance
+    return (position, event.event_id, event.originator_id, event.originator_version,
+            type(event).context(), type(event).__name__, event.timestamp, provenance.run_id,
+            provenance.correlation_id, provenance.causation_id,
+            event.model_dump(mode="json", exclude=ENVELOPE_FIELDS))
 
 
 def audit_rows(container) -> list[tuple]:
@@ -26,8 +35,7 @@ def decoded_rows(container) -> list[tuple]:
     head = ledger.recorder.max_notification_id()
     with container.datastore.get_connection() as conn:
         events = ledger.read_after(conn, 0, head, head)
-    return [(*row[:-1], orjson.loads(row[-1]))
-            for row in (audit_row(position, event) for position, event in events)]
+    return [audit_row(position, event) for position, event in events]
 
 
 def test_sql_rows_equal_decoded_rows_for_every_event_of_a_run(container):

@@ -10,7 +10,7 @@ import domain.karma  # noqa: F401
 import domain.runs  # noqa: F401
 import domain.tasks  # noqa: F401
 from domain.agents import AgentRegistered
-from domain.base import DomainEvent
+from domain.base import event_classes
 from handlers.ledger import PydanticMapper
 
 
@@ -48,16 +48,12 @@ SCHEMAS = Path(__file__).with_name("event_schemas.json")
 
 def current_schemas() -> dict[str, dict[str, Any]]:
     """Every event class's schema version and fields (name: type), by stored topic."""
-    schemas = {}
-    pending = list(DomainEvent.__subclasses__())
-    while pending:
-        klass = pending.pop()
-        pending.extend(klass.__subclasses__())
-        if klass.__module__.startswith("domain."):
-            schemas[get_topic(klass)] = {
-                "version": klass.class_version,
-                "fields": {name: str(field.annotation)
-                           for name, field in sorted(klass.model_fields.items())}}
+    schemas = {
+        get_topic(klass): {
+            "version": klass.class_version,
+            "fields": {name: str(field.annotation)
+                       for name, field in sorted(klass.model_fields.items())}}
+        for klass in event_classes() if klass.__module__.startswith("domain.")}
     return dict(sorted(schemas.items()))
 
 
