@@ -1,11 +1,9 @@
-"""The README's commands, run as a user runs them: real processes, embedded servers that the
-CLI starts itself in a fresh data folder."""
+"""The README's commands, run as a user runs them: the installed script from outside the
+checkout, real processes, embedded servers that the CLI starts itself in a fresh data folder."""
 
 import json
-import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,23 +13,21 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-KARMA = [sys.executable, "-m", "handlers.cli"]
+from tests.support.installed import KARMA, user_env
+from tests.support.installed import karma as installed
 
 
 @pytest.fixture(scope="module")
 def karma_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     home = tmp_path_factory.mktemp("karma") / ".karma"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("KARMA_")}
-    env["KARMA_HOME"] = str(home)
+    env = user_env(KARMA_HOME=str(home))
     yield env
-    subprocess.run([*KARMA, "down"], env=env, capture_output=True, timeout=60)
+    installed("down", env=env, cwd=home.parent, timeout=60, check=False)
 
 
 def karma(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run([*KARMA, *args], env=env, capture_output=True, text=True, timeout=120)
-    if check:
-        assert done.returncode == 0, done.stderr + done.stdout
-    return done
+    """The installed script, from the data folder's parent: outside the checkout."""
+    return installed(*args, env=env, cwd=Path(env["KARMA_HOME"]).parent, check=check)
 
 
 def free_port() -> int:
@@ -58,6 +54,7 @@ def test_the_api_serves_commands_and_the_cli_reads_them_back(karma_home):
     token = karma(karma_home, "tokens", "create", "--role", "admin").stdout.strip()
     port = free_port()
     server = subprocess.Popen([*KARMA, "serve", "--port", str(port)], env=karma_home,
+                              cwd=Path(karma_home["KARMA_HOME"]).parent,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"

@@ -2,15 +2,13 @@
 seed's own request in examples/."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from adapters.gemma_host import GemmaHost
 from handlers import commands as c
 from knowledge.enrichment import Enrichment
 from knowledge.requests import EnrichRequest
+from tests.support.installed import karma, user_env
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "karma_enrich_request.json"
 
@@ -48,26 +46,20 @@ def test_karma_kg_enrich_takes_the_request_file(container, tmp_path):
         return '"valid": true, "confidence": 0.9, "clarity": 0.9, "relevance": 0.8}'
 
     settings = container.settings
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KARMA_")}
-    env.update(KARMA_DATABASE_URL=container.endpoints.database_url,
-               KARMA_NATS_URL=container.endpoints.nats_url, KARMA_HOME=str(tmp_path),
-               KARMA_NATS_NAMESPACE=settings.nats_namespace, KARMA_LLM="openai",
-               KARMA_OPENAI_MODEL="scripted")
+    env = user_env(KARMA_DATABASE_URL=container.endpoints.database_url,
+                   KARMA_NATS_URL=container.endpoints.nats_url, KARMA_HOME=str(tmp_path),
+                   KARMA_NATS_NAMESPACE=settings.nats_namespace, KARMA_LLM="openai",
+                   KARMA_OPENAI_MODEL="scripted")
     with serving(script) as server:
         env["KARMA_OPENAI_BASE_URL"] = server.url
-        done = subprocess.run([sys.executable, "-m", "handlers.cli", "kg", "enrich",
-                               str(EXAMPLE), "--json"], env=env, capture_output=True,
-                              text=True, timeout=120)
-        missing = subprocess.run([sys.executable, "-m", "handlers.cli", "kg", "enrich",
-                                  str(tmp_path / "none.json")], env=env, capture_output=True,
-                                 text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+        done = karma("kg", "enrich", str(EXAMPLE), "--json", env=env, cwd=tmp_path)
+        missing = karma("kg", "enrich", str(tmp_path / "none.json"), env=env, cwd=tmp_path,
+                        check=False)
     response = json.loads(done.stdout)
     assert [(a["subject"], a["object"]) for a in response["accepted_candidates"]] == [
         ("Example Entity", "Sample Entity")]
     assert {n["label"] for n in response["new_nodes"]} == {"Sample Entity"}
     assert missing.returncode == 2 and "cannot read" in missing.stderr
-    shown = subprocess.run([sys.executable, "-m", "handlers.cli", "kg", "show",
-                            response["graph_id"], "--graphml"], env=env, capture_output=True,
-                           text=True, timeout=120)
+    shown = karma("kg", "show", response["graph_id"], "--graphml", env=env, cwd=tmp_path,
+                  check=False)
     assert shown.returncode == 0 and "<graphml" in shown.stdout and "Sample Entity" in shown.stdout
