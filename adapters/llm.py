@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,14 @@ class LanguageModel(Protocol):
         """Continue ``prompt`` greedily; raise ModelCallError when no answer came, or none
         within ``timeout_s`` (the adapter's own limit when None)."""
         ...
+
+
+@runtime_checkable
+class LoadsWeights(Protocol):
+    """A model that loads weights in this process: ``prepare`` does it up front as a step of
+    its own, telling ``say`` what it does, rather than inside the first call."""
+
+    def prepare(self, say: Callable[[str], None]) -> None: ...
 
 
 class ModelCallError(RuntimeError):

@@ -93,3 +93,15 @@ def _time_machine(built: Container):
 
     built.projections.catch_up()
     return TimeMachine(Queries(built.datastore), built.ledger)
+
+
+def ready_model(built: Container):
+    """The configured model, its weights converted and loaded as a visible step (on stderr,
+    so that ``--json`` output stays clean) rather than behind progress bars sitting at 0/0."""
+    from adapters.llm import LoadsWeights
+    from handlers.bootstrap import build_model
+
+    model = build_model(built.settings)
+    if isinstance(model, LoadsWeights):
+        model.prepare(lambda message: errors.print(f"[dim]{message}[/dim]"))
+    return model

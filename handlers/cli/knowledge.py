@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from handlers import commands as c
-from handlers.cli.common import JsonFlag, app, console, container, print_json
+from handlers.cli.common import JsonFlag, app, console, container, print_json, ready_model
 from handlers.queries import Queries
 
 kg_app = typer.Typer(help="KARMA knowledge-graph enrichment (seed 001).", no_args_is_help=True)
@@ -22,7 +22,6 @@ def enrich(request: Annotated[Path, typer.Argument(help="A request body as JSON 
            as_json: JsonFlag = False) -> None:
     """Run the Planner, Extractor and Validator over the request's documents and print what
     was accepted and rejected (--json: the API's full response)."""
-    from handlers.bootstrap import build_model
     from knowledge.enrichment import Enrichment
     from knowledge.requests import EnrichRequest
 
@@ -31,7 +30,7 @@ def enrich(request: Annotated[Path, typer.Argument(help="A request body as JSON 
             body = EnrichRequest.model_validate_json(request.read_bytes())
         except OSError as error:
             raise ValueError(f"cannot read {request}: {error.strerror}") from None
-        enrichment = Enrichment(built.service, build_model(built.settings), body, c.ADMIN)
+        enrichment = Enrichment(built.service, ready_model(built), body, c.ADMIN)
         enrichment.run()
         response = enrichment.response()
     if as_json:

@@ -15,7 +15,11 @@ def test_the_swarm_finishes_a_cited_report_on_the_local_gemma_host(container, tm
     folder.mkdir()
     paths = [write_pdf(paper, folder) for paper in PILOT[:2]]
     papers = {slug: str(path) for slug, path in paper_slugs(paths).items()}
-    kit = build_toolkit(container.settings, GemmaHost())
+    host, said = GemmaHost(), []
+    host.prepare(said.append)  # as `karma research run` does, before its progress bars
+    assert said[-2] == "loading Gemma 3 270M" and said[-1].startswith("loaded in ")
+    assert len(said) == 2 or said[0].startswith("converting Gemma 3 270M once into ")
+    kit = build_toolkit(container.settings, host)
     try:
         conductor = asyncio.run(
             ResearchRun(container, kit, "PEFT", "rs-gemma").run(papers, timeout_s=900))
