@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import Field
 
@@ -18,15 +19,25 @@ class RunOutcome(StrEnum):
 
 
 class RunStarted(AggregateCreated):
+    """Version 2 added ``replay_of``: the recorded run that this one replays, if any."""
+
+    class_version = 2
+
     run_id: str
     workflow: str = Field(min_length=1, max_length=128)
     config_digest: str = Field(max_length=128)
     seed: int
     code_version: str = Field(max_length=128)
+    replay_of: str | None = None
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["replay_of"] = None
 
     def apply(self, run: Run) -> None:
         run.run_id = self.run_id
         run.workflow = self.workflow
+        run.replay_of = self.replay_of
         run.outcome = None
 
 
@@ -52,6 +63,7 @@ class Run(Aggregate):
         code_version: str,
         at: datetime,
         provenance: Provenance,
+        replay_of: str | None = None,
     ) -> Run:
         return cls._create(
             RunStarted,
@@ -61,9 +73,16 @@ class Run(Aggregate):
             config_digest=config_digest,
             seed=seed,
             code_version=code_version,
+            replay_of=replay_of,
             timestamp=at,
             provenance=provenance,
         )
+
+    @property
+    def pays_karma(self) -> bool:
+        """A replay re-runs recorded work: paying it again would count the same work twice,
+        so its tasks move no real karma (its figures are computed, not paid)."""
+        return self.replay_of is None
 
     def finish(
         self, outcome: RunOutcome, summary: str, *, at: datetime, provenance: Provenance

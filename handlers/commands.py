@@ -72,6 +72,8 @@ class StartRun(Command):
     config_digest: Annotated[str, Field(max_length=128)] = ""
     seed: int = 0
     code_version: Annotated[str, Field(max_length=128)] = ""
+    replay_of: Slug | None = None
+    """The recorded run this one replays: its work then moves no real karma."""
 
 
 class FinishRun(Command):

@@ -13,6 +13,7 @@ from domain.errors import AgentRetiredError, IllegalTransitionError
 from domain.karma import GLOBAL_SCOPE, KarmaAccount
 from domain.rating import Rating
 from domain.rating import update as update_rating
+from domain.runs import Run
 from domain.scheduler import Standing, choose
 from domain.tasks import Task
 from handlers import commands as c
@@ -43,10 +44,15 @@ def assign(
             at=at,
             provenance=provenance,
         )
-    if task.stake_required > 0:
+    if task.stake_required > 0 and pays_karma(unit, task):
         unit.get(KarmaAccount, agent_id).stake(
             task.stake_required, task_id=task.task_id, at=at, provenance=provenance
         )
+
+
+def pays_karma(unit: UnitOfWork, task: Task) -> bool:
+    """Whether the task's work moves real karma: not in a replay of a recorded run."""
+    return task.run_id is None or unit.get(Run, task.run_id).pays_karma
 
 
 def release_stake(
@@ -79,7 +85,10 @@ def settle(
     provenance: Provenance,
 ) -> None:
     """A task's first review pays its assignee by the policy's formula, returns or slashes
-    its stake, and counts as a rated game in the global scope and each of its tags."""
+    its stake, and counts as a rated game in the global scope and each of its tags. In a
+    replay nothing moves: the review is a fact of the replay, its karma is not real."""
+    if not pays_karma(unit, task):
+        return
     policy = svc.policy
     account = unit.get(KarmaAccount, task.assignee)
     initial = initial_rating(policy)
@@ -183,6 +192,8 @@ def cast_peer_vote(
         at=at,
         provenance=provenance,
     )
+    if not pays_karma(unit, task):
+        return {"task_id": cmd.task_id, "target_id": parent.assignee}
     target = unit.get(KarmaAccount, parent.assignee)
     entry = {
         "reason": f"peer vote by {cmd.voter_id} from task {task.task_id}",

@@ -52,6 +52,8 @@ def start_run(
     run_id = cmd.run_id or svc.make_id()
     if cmd.run_id is not None and unit.exists(Run, run_id):
         raise AlreadyExistsError(f"run {run_id!r} already exists")
+    if cmd.replay_of is not None:
+        unit.get(Run, cmd.replay_of)  # an unknown source run is refused
     run = Run.start(
         run_id,
         workflow=cmd.workflow,
@@ -60,6 +62,7 @@ def start_run(
         code_version=cmd.code_version,
         at=svc.clock(),
         provenance=svc.provenance(cmd, run_id),
+        replay_of=cmd.replay_of,
     )
     unit.add(run)
     return {"run_id": run_id}

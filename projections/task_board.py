@@ -31,9 +31,11 @@ STATE_AFTER = {TaskIssued: TaskState.SUBMITTED, TaskStarted: TaskState.WORKING,
                TaskRejected: TaskState.REJECTED}
 
 START_RUNS = sql.SQL(
-    "INSERT INTO runs (run_id, workflow, config_digest, seed, code_version, started_at)"
+    "INSERT INTO runs (run_id, workflow, config_digest, seed, code_version, started_at,"
+    " replay_of)"
     " SELECT state->>'run_id', state->>'workflow', state->>'config_digest',"
-    " (state->>'seed')::bigint, state->>'code_version', (state->>'timestamp')::timestamptz"
+    " (state->>'seed')::bigint, state->>'code_version', (state->>'timestamp')::timestamptz,"
+    " state->>'replay_of'"
     " FROM staged_events WHERE position > %s AND topic = {started} ORDER BY position"
 ).format(started=topic(RunStarted))
 

@@ -64,12 +64,13 @@ class Conductor:
 
     # -- starting ---------------------------------------------------------------------------
 
-    def begin(self, papers: dict[str, str], workflow_digest: str, code_version: str) -> None:
-        """Start the run, register the agents it needs, and issue one Fetch per paper
-        (``papers``: slug -> path or URL)."""
+    def begin(self, papers: dict[str, str], workflow_digest: str, code_version: str,
+              replay_of: str | None = None) -> None:
+        """Start the run (a replay of the recorded run ``replay_of``, if given), register the
+        agents it needs, and issue one Fetch per paper (``papers``: slug -> path or URL)."""
         self.service.execute(c.StartRun(run_id=self.run_id, workflow="research",
                                         config_digest=workflow_digest,
-                                        code_version=code_version))
+                                        code_version=code_version, replay_of=replay_of))
         for agent_id, role in all_agents():
             if f"agent/{agent_id}" not in self.service.ledger.repository:
                 self.service.execute(c.RegisterAgent(

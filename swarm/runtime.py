@@ -77,13 +77,15 @@ def _task_types(team: Crew) -> list[str]:
 @dataclass
 class ResearchRun:
     """``local_roles``: the roles whose agents work in this process; the others are left to
-    `karma research worker` processes (here or on other machines)."""
+    `karma research worker` processes (here or on other machines). ``replay_of``: the
+    recorded run this one replays (its work then moves no real karma)."""
 
     container: Container
     kit: Toolkit
     topic: str
     run_id: str
     local_roles: tuple[str, ...] = tuple(role.name for role in ROLES)
+    replay_of: str | None = None
 
     async def run(self, papers: dict[str, str] | None, progress: Progress | None = None,
                   timeout_s: float = 3600.0) -> Conductor:
@@ -104,7 +106,8 @@ class ResearchRun:
                                _task_types(team)):
                 if papers is not None:
                     await asyncio.to_thread(conductor.begin, papers,
-                                            _digest(papers, self.topic), CODE_VERSION)
+                                            _digest(papers, self.topic), CODE_VERSION,
+                                            self.replay_of)
                 await self._follow(conductor, progress, time.monotonic() + timeout_s)
         finally:
             stop.set()

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from handlers.cli.common import _run_until_signal, app, console, container
+from handlers.cli.common import _run_until_signal, app, console, container, ready_model
 from handlers.queries import Queries
 
 research_app = typer.Typer(help="The research swarm (seed 000).", no_args_is_help=True)
@@ -48,7 +48,6 @@ def run(
     """Run the swarm over the PDFs of FOLDER: fetch, summarise, extract figures, compare,
     debate, synthesise; every step reviewed and paid in karma. Writes the report and prints
     the karma leaderboard."""
-    from handlers.bootstrap import build_model
     from swarm.conductor import paper_slugs
     from swarm.runtime import ResearchRun, build_toolkit, new_run_id
 
@@ -57,7 +56,7 @@ def run(
         raise typer.BadParameter(f"{folder} holds no .pdf files", param_hint="FOLDER")
     papers = {slug: str(path.resolve()) for slug, path in paper_slugs(pdfs).items()}
     with container() as built:
-        kit = build_toolkit(built.settings, build_model(built.settings))
+        kit = build_toolkit(built.settings, ready_model(built))
         try:
             research = ResearchRun(built, kit, topic, new_run_id(), _roles(local_roles))
             console.print(f"run [bold]{research.run_id}[/bold]: {len(papers)} papers, "
@@ -76,7 +75,6 @@ def resume(
 ) -> None:
     """Finish an interrupted run: the conductor re-reads the run from the ledger and issues
     only what is missing; tasks that were in flight come back from their queues."""
-    from handlers.bootstrap import build_model
     from swarm.replay import load_recording
     from swarm.runtime import ResearchRun, build_toolkit
 
@@ -84,7 +82,7 @@ def resume(
         recording = load_recording(built, run_id)
         if recording.facts.finished:
             raise ValueError(f"run {run_id} has already finished")
-        kit = build_toolkit(built.settings, build_model(built.settings))
+        kit = build_toolkit(built.settings, ready_model(built))
         try:
             conductor = _with_progress(ResearchRun(built, kit, "", run_id), None, timeout)
         finally:
@@ -98,11 +96,10 @@ def worker(roles: Annotated[str, typer.Option(
     """Host the swarm's agents of ROLES and work their task queues until stopped: the
     scale-out half of `karma research run --local-roles none`. Needs a shared Qdrant
     (KARMA_QDRANT_URL) and the same papers folder as the other processes."""
-    from handlers.bootstrap import build_model
     from swarm.runtime import build_toolkit, serve_crew
 
     with container() as built:
-        kit = build_toolkit(built.settings, build_model(built.settings))
+        kit = build_toolkit(built.settings, ready_model(built))
         chosen = _roles(roles)
         console.print(f"hosting {', '.join(chosen)} on {built.endpoints.nats_url}")
         try:
@@ -138,13 +135,16 @@ def replay(
         recording = load_recording(built, run_id)
         kit = build_toolkit(built.settings, RecordedModel(recording.calls))
         try:
-            research = ResearchRun(built, kit, recording.topic, new_run_id())
+            research = ResearchRun(built, kit, recording.topic, new_run_id(), replay_of=run_id)
             console.print(f"replaying {run_id} as {research.run_id}: "
                           f"{len(recording.calls)} recorded model calls")
             conductor = _with_progress(research, recording.papers, timeout)
         finally:
             kit.passages.close()
-        write_report(conductor, out)
+        report = write_report(conductor, out)
+        if report is not None:
+            console.print(f"report: [bold]{report}[/bold]")
+        _print_replay_earnings(built, research.run_id)
         divergence = first_divergence(recording.facts, conductor)
         if divergence is None:
             console.print(f"[green]identical[/green]: every task of {research.run_id} ended as "
@@ -153,6 +153,20 @@ def replay(
         console.print(f"[red]first divergence[/red] at task [bold]{divergence.task}[/bold]\n"
                       f"  recorded: {divergence.recorded}\n  replayed: {divergence.replayed}")
         raise typer.Exit(1)
+
+
+def _print_replay_earnings(built, run_id: str) -> None:
+    """What the replay's work earns under the policy, computed by the counterfactual replay:
+    a replay pays no real karma, so these figures are the only place its karma shows."""
+    from handlers.counterfactual import replay as counterfactual
+
+    built.projections.catch_up()
+    earned = counterfactual(Queries(built.datastore), run_id, built.service.policy)
+    table = Table("rank", "agent", "earned", title=f"karma earned in {run_id} (computed, not "
+                  "paid: a replay leaves the real balances alone)")
+    for rank, standing in enumerate(earned.counterfactual, start=1):
+        table.add_row(str(rank), standing.agent_id, str(standing.earned))
+    console.print(table)
 
 
 def _with_progress(research, papers: dict[str, str] | None, timeout: float):

@@ -3,9 +3,6 @@ Qdrant local mode, a real OpenAI-compatible server on loopback with scripted ans
 the ledger, relay, work queues and economy of the rest of the suite."""
 
 import asyncio
-import os
-import subprocess
-import sys
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +11,7 @@ import pytest
 
 from adapters.llm import OpenAICompatibleModel
 from adapters.llm_replay import RecordedModel
+from handlers.counterfactual import replay as counterfactual
 from handlers.queries import Queries
 from handlers.verify import verify
 from swarm import prompts
@@ -21,6 +19,7 @@ from swarm.conductor import paper_slugs
 from swarm.corpus import PILOT, write_pdf
 from swarm.replay import first_divergence, load_recording, run_events
 from swarm.runtime import ResearchRun, build_toolkit, report_of
+from tests.support.installed import karma, user_env
 from tests.support.openai_server import research_script, serving
 
 TOPIC = "parameter-efficient fine-tuning"
@@ -36,10 +35,11 @@ def corpus(tmp_path: Path) -> dict[str, str]:
     return {slug: str(path) for slug, path in paper_slugs(sorted(folder.glob("*.pdf"))).items()}
 
 
-def run_swarm(container, model, corpus, run_id: str):
+def run_swarm(container, model, corpus, run_id: str, replay_of: str | None = None):
     kit = build_toolkit(container.settings, model)
     try:
-        return asyncio.run(ResearchRun(container, kit, TOPIC, run_id).run(corpus, timeout_s=300))
+        research = ResearchRun(container, kit, TOPIC, run_id, replay_of=replay_of)
+        return asyncio.run(research.run(corpus, timeout_s=300))
     finally:
         kit.passages.close()
 
@@ -97,8 +97,25 @@ def test_a_replay_reproduces_the_run_without_a_model_and_names_where_changed_cod
     recording = load_recording(container, "rs-orig")
     assert recording.papers == corpus and recording.topic == TOPIC
 
-    same = run_swarm(container, RecordedModel(recording.calls), recording.papers, "rs-same")
+    queries = Queries(container.datastore)
+    container.projections.catch_up()
+    balances_before = queries.leaderboard(limit=100)
+
+    same = run_swarm(container, RecordedModel(recording.calls), recording.papers, "rs-same",
+                     replay_of="rs-orig")
     assert first_divergence(recording.facts, same) is None
+    # The replay is marked as one, and its reviewed work paid no real karma...
+    container.projections.catch_up()
+    assert queries.run("rs-same")["replay_of"] == "rs-orig"
+    assert queries.run("rs-orig")["replay_of"] is None
+    assert queries.leaderboard(limit=100) == balances_before
+    assert queries.run_karma_entries("rs-same") == []
+    assert any(f.reviewed for f in same.tasks.values())
+    # ...while what it would have earned is still there to show, computed from its facts.
+    earned = counterfactual(queries, "rs-same", container.service.policy)
+    assert {s.agent_id: s.earned for s in earned.recorded}.get("synthesiser-1") == 0
+    assert {s.agent_id: s.earned for s in earned.counterfactual}["synthesiser-1"] > 0
+    assert verify(container).ok
 
     monkeypatch.setattr(prompts, "OVERVIEW", prompts.OVERVIEW.replace("short overview",
                                                                       "brief overview"))
@@ -140,24 +157,20 @@ def test_agents_hosted_by_another_worker_process_finish_a_run_the_conductor_only
 
 
 def test_the_readme_commands_write_the_report_and_print_the_leaderboard(tmp_path):
-    """`karma research corpus pilot && karma research run pilot`, as a user types them, on
-    the embedded servers the CLI starts itself; the model is the loopback scripted server."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KARMA_")}
+    """`karma research corpus pilot && karma research run pilot`, as a user types them (the
+    installed script, outside the checkout), on the embedded servers the CLI starts itself;
+    the model is the loopback scripted server."""
     with serving(research_script) as server:
-        env.update(KARMA_HOME=str(tmp_path / ".karma"), KARMA_LLM="openai",
-                   KARMA_OPENAI_BASE_URL=server.url, KARMA_OPENAI_MODEL="scripted")
-        karma = [sys.executable, "-m", "handlers.cli"]
+        env = user_env(KARMA_HOME=str(tmp_path / ".karma"), KARMA_LLM="openai",
+                       KARMA_OPENAI_BASE_URL=server.url, KARMA_OPENAI_MODEL="scripted")
         try:
-            made = subprocess.run([*karma, "research", "corpus", "pilot"], cwd=tmp_path, env=env,
-                                  capture_output=True, text=True, timeout=120)
-            assert made.returncode == 0, made.stderr
-            done = subprocess.run([*karma, "research", "run", "pilot"], cwd=tmp_path, env=env,
-                                  capture_output=True, text=True, timeout=600)
-            refused = subprocess.run([*karma, "research", "run", "nowhere"], cwd=tmp_path,
-                                     env=env, capture_output=True, text=True, timeout=120)
+            karma("research", "corpus", "pilot", env=env, cwd=tmp_path)
+            done = karma("research", "run", "pilot", env=env, cwd=tmp_path, timeout=600,
+                         check=False)
+            status = karma("status", env=env, cwd=tmp_path, check=False)
+            refused = karma("research", "run", "nowhere", env=env, cwd=tmp_path, check=False)
         finally:
-            subprocess.run([*karma, "down"], cwd=tmp_path, env=env, capture_output=True,
-                           timeout=60)
+            karma("down", env=env, cwd=tmp_path, timeout=60, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     reports = list((tmp_path / "runs").glob("rs-*/report.md"))
     assert len(reports) == 1 and "## Sources" in reports[0].read_text()
@@ -165,6 +178,7 @@ def test_the_readme_commands_write_the_report_and_print_the_leaderboard(tmp_path
     assert "Synthesise_Report" in done.stdout  # the progress bars
     assert "Traceback" not in done.stderr, done.stderr[-2000:]
     assert refused.returncode == 2 and "holds no .pdf files" in refused.stderr
+    assert status.returncode == 0 and "task_board" in status.stdout, status.stderr
 
 
 def test_an_interrupted_run_resumes_and_every_task_ends_once(container, corpus):

@@ -198,3 +198,31 @@ def test_unknown_tags_are_refused_and_the_run_records_the_policy_digest(containe
     run_id = swarm.execute(c.StartRun(workflow="research")).ids["run_id"]
     started = list(container.ledger.events.get(f"run/{run_id}"))[0]
     assert started.config_digest == container.policy.digest()
+
+
+def test_work_in_a_replay_moves_no_real_karma_stake_or_rating(container, swarm):
+    source = swarm.execute(c.StartRun(workflow="research")).ids["run_id"]
+    replay = swarm.execute(c.StartRun(workflow="research", replay_of=source)).ids["run_id"]
+    swarm.execute(c.MintKarma(agent_id="reader-1", amount=Decimal(10), reason="earlier work"))
+    before = account(container, "reader-1").version
+    fetch = swarm.execute(c.IssueTask(task_type="Fetch_Paper", run_id=replay, tags=["peft"],
+                                      stake_required=Decimal(2))).ids["task_id"]
+    swarm.execute(c.AssignTask(task_id=fetch, agent_id="reader-1"))
+    deliver(swarm, fetch, "reader-1")
+    review(swarm, fetch, "1.5")
+    summary = swarm.execute(c.IssueTask(task_type="Summarise_Paper", run_id=replay,
+                                        parent_id=fetch)).ids["task_id"]
+    swarm.execute(c.AssignTask(task_id=summary, agent_id="reader-2"))
+    swarm.execute(c.StartTask(task_id=summary, agent_id="reader-2"))
+    swarm.execute(c.CastPeerVote(task_id=summary, voter_id="reader-2", up=True))
+
+    reader = account(container, "reader-1")
+    assert reader.version == before  # no stake, no payment, no rating, no vote credited
+    assert (reader.balance, reader.escrow, reader.stakes, reader.ratings) == (
+        Decimal(10), Decimal(0), {}, {})
+    task = container.ledger.repository.get(f"task/{fetch}")
+    assert task.reviewers == ["reviewer"]  # the review itself is a fact of the replay
+    container.projections.catch_up()
+    queries = Queries(container.datastore)
+    assert queries.run(replay)["replay_of"] == source
+    assert queries.run_karma_entries(replay) == []

@@ -46,6 +46,8 @@ REFUSED = [
     ("complete an unknown task", NotFoundError, [c.CompleteTask(task_id="nope")]),
     ("issue a task in an unknown run", NotFoundError,
      [c.IssueTask(task_type="Fetch_Paper", run_id="no-such-run")]),
+    ("replay an unknown run", NotFoundError,
+     [c.StartRun(workflow="research", replay_of="no-such-run")]),
     ("issue a task with an unknown parent", NotFoundError,
      [c.IssueTask(task_type="Fetch_Paper", parent_id="no-such-task")]),
     ("a batch whose last command is refused", InsufficientKarmaError,
