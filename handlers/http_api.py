@@ -1,7 +1,8 @@
-"""The HTTP door: commands as POSTs, read models as GETs, OpenAPI at /docs.
+"""The HTTP door: commands as POSTs, read models as GETs, OpenAPI at /docs and /redoc.
 
-Every route needs a bearer token (``karma tokens create``); an agent's token acts only as
-that agent. Refused requests get a 4xx with ``{"error": {"code", "message"}}`` and write
+Every route needs a bearer token (``karma tokens create``), except the descriptions of the
+API (/docs, /redoc, /openapi.json, /asyncapi and the files they load); an agent's token acts
+only as that agent. Refused requests get a 4xx with ``{"error": {"code", "message"}}`` and write
 nothing. Projections follow the ledger in a background thread for the app's lifetime.
 """
 
@@ -17,8 +18,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
 from faststream.specification import get_asyncapi_html
 from pydantic import BaseModel, ValidationError, create_model
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -107,6 +114,14 @@ class BodyTooLargeError(Exception):
 
 bearer = HTTPBearer(auto_error=False, description="A token from `karma tokens create`.")
 
+DOCS_ASSETS_URL = "/docs-assets"
+DOCS_ASSETS = ("fastapi_offline", "static")
+"""Swagger UI's and ReDoc's files (swagger-ui-bundle.js, swagger-ui.css, redoc.standalone.js,
+favicon.png), from the static folder of the fastapi-offline wheel, which follows their
+releases. Served by the app itself, /docs and /redoc need no CDN, so they work offline. The
+folder is that wheel's layout rather than a documented API: tests/e2e/test_docs_offline.py
+GETs every file the pages load, so a release that moves them fails there."""
+
 
 def create_app(container: Container, follow_projections: bool = True,
                run_relay: bool = False, decay_every_s: float = 0,
@@ -144,7 +159,10 @@ def create_app(container: Container, follow_projections: bool = True,
         version="0.1.0",
         description="An event-sourced ledger of multi-agent AI work.",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's own pages load their scripts from a CDN: see _serve_docs
+        redoc_url=None,
     )
+    _serve_docs(app)
     app.add_middleware(BodySizeLimit, limit=container.settings.max_body_bytes)
     queries = Queries(container.datastore)
 
@@ -351,6 +369,47 @@ def create_app(container: Container, follow_projections: bool = True,
         return get_asyncapi_html(asyncapi.specification(container.topology).to_specification())
 
     return app
+
+
+def _serve_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc as FastAPI serves them, but with their scripts, style
+    sheet and icon from this app. Like FastAPI's, they need no token: they describe the API,
+    and the token is entered in Swagger UI's Authorize dialog."""
+    openapi_url = app.openapi_url or "/openapi.json"
+    oauth2_redirect_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+    app.mount(DOCS_ASSETS_URL, StaticFiles(packages=[DOCS_ASSETS]), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui(request: Request) -> HTMLResponse:
+        root = _root_path(request)
+        return get_swagger_ui_html(
+            openapi_url=root + openapi_url,
+            title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url=root + oauth2_redirect_url,
+            swagger_js_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
+        )
+
+    @app.get(oauth2_redirect_url, include_in_schema=False)
+    def swagger_ui_oauth2_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(request: Request) -> HTMLResponse:
+        root = _root_path(request)
+        return get_redoc_html(
+            openapi_url=root + openapi_url,
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_ASSETS_URL}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
+            with_google_fonts=False,
+        )
+
+
+def _root_path(request: Request) -> str:
+    """The prefix a proxy mounts the app under, as FastAPI's own docs pages honour it."""
+    return request.scope.get("root_path", "").rstrip("/")
 
 
 def _without_fields(model: type[c.Command], names: list[str]) -> type[BaseModel]:
