@@ -68,7 +68,10 @@ class GemmaHost:
     def _load(self) -> tuple[Any, Any]:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
 
+        # Its "Loading weights" bar would print through the run's own bars; prepare() says it.
+        transformers_logging.disable_progress_bar()
         if not self.converted:
             self._convert()
         tokenizer = AutoTokenizer.from_pretrained(self.cache_dir)
