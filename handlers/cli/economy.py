@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from handlers.cli.common import (
     JsonFlag,
@@ -17,6 +16,12 @@ from handlers.cli.common import (
     economy_app,
     errors,
     print_json,
+)
+from handlers.cli.tables import (
+    comparison_table,
+    history_tables,
+    leaderboard_table,
+    stakes_tables,
 )
 from handlers.jobs import decay_all
 from handlers.policies import load_policy
@@ -36,13 +41,7 @@ def leaderboard(
         if as_json:
             print_json(rows)
             return
-        columns = ("rank", "agent_id", "balance") + (() if tag else ("escrow", "minted",
-                                                                     "burned", "decayed",
-                                                                     "slashed"))
-        table = Table(*columns, title=f"karma in #{tag}" if tag else "karma")
-        for row in rows:
-            table.add_row(*(str(row[column]) for column in columns))
-        console.print(table)
+        console.print(leaderboard_table(rows, tag))
 
 
 @app.command()
@@ -54,11 +53,8 @@ def history(agent: str, as_json: JsonFlag = False) -> None:
         if as_json:
             print_json(rows)
             return
-        table = Table("pos", "kind", "amount", "task", "reason", "caused by")
-        for row in rows:
-            table.add_row(str(row["position"]), row["kind"], str(row["amount"]),
-                          row["task_id"] or "", row["reason"], row["caused_by"])
-        console.print(table)
+        for table in history_tables(agent, rows):
+            console.print(table)
 
 
 @app.command()
@@ -69,15 +65,16 @@ def stakes(
     """Stakes on tasks: what is in escrow now, and how earlier stakes ended."""
     with container() as built:
         built.projections.catch_up(["reputation"])
-        rows = Queries(built.datastore).stakes(state, limit=1000)
+        queries = Queries(built.datastore)
+        rows = queries.stakes(state, limit=1000)
         if as_json:
             print_json(rows)
             return
-        table = Table("task", "agent", "amount", "state", "reason")
-        for row in rows:
-            table.add_row(row["task_id"], row["agent_id"], str(row["amount"]), row["state"],
-                          row["reason"] or "")
-        console.print(table)
+        # The runs name the prefix of their tasks' ids, which the tables show without it.
+        built.projections.catch_up(["task_board"])
+        run_ids = [run["run_id"] for run in queries.runs(limit=1000)]
+        for table in stakes_tables(rows, run_ids):
+            console.print(table)
 
 
 @app.command()
@@ -144,15 +141,6 @@ def economy_replay(
                         "recorded": [vars(s) for s in comparison.recorded],
                         "counterfactual": [vars(s) for s in comparison.counterfactual]})
             return
-        table = Table("rank", "recorded", "karma", "counterfactual", "karma",
-                      title=f"run {run}: recorded vs {policy.name} ({comparison.policy_digest[:19]})")
-        for rank in range(max(len(comparison.recorded), len(comparison.counterfactual))):
-            left = comparison.recorded[rank] if rank < len(comparison.recorded) else None
-            right = (comparison.counterfactual[rank]
-                     if rank < len(comparison.counterfactual) else None)
-            table.add_row(str(rank + 1), left.agent_id if left else "",
-                          str(left.earned) if left else "", right.agent_id if right else "",
-                          str(right.earned) if right else "")
-        console.print(table)
+        console.print(comparison_table(comparison, run, policy.name))
         if comparison.refused:
             console.print(f"{comparison.refused} recorded commands were refused under this policy")

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from handlers import commands as c
 from handlers.cli.common import JsonFlag, app, console, container, print_json, ready_model
+from handlers.cli.tables import candidates_table
 from handlers.queries import Queries
 
 kg_app = typer.Typer(help="KARMA knowledge-graph enrichment (seed 001).", no_args_is_help=True)
@@ -39,18 +39,7 @@ def enrich(request: Annotated[Path, typer.Argument(help="A request body as JSON 
     console.print(f"graph [bold]{response['graph_id']}[/bold], enrichment "
                   f"{response['enrichment_id']} (ledger position {response['position']})")
     console.print(f"plan: {response['plan']['objective']}")
-    table = Table(title="candidates")
-    for column in ("verdict", "subject", "predicate", "object", "why"):
-        table.add_column(column)
-    for item in response["accepted_candidates"]:
-        table.add_row("[green]accepted[/green]", item["subject"], item["predicate"],
-                      item["object"], f"score {item['score']:.3f}")
-    for item in response["rejected_candidates"]:
-        candidate = item["candidate"]
-        table.add_row("[red]rejected[/red]", str(candidate.get("subject", "")),
-                      str(candidate.get("predicate", "")), str(candidate.get("object", "")),
-                      item["reason"])
-    console.print(table)
+    console.print(candidates_table(response))
     for conflict in response["conflicts"]:
         console.print(f"conflict: kept {conflict['kept']}, superseded {conflict['superseded']}")
 

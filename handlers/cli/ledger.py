@@ -8,7 +8,6 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from handlers.cli.common import (
     JsonFlag,
@@ -20,6 +19,7 @@ from handlers.cli.common import (
     projections_app,
     tokens_app,
 )
+from handlers.cli.tables import events_tables, rebuild_table, tokens_table
 from handlers.queries import EventFilter, Queries
 
 
@@ -38,12 +38,8 @@ def events_list(
         if as_json:
             print_json(rows)
             return
-        table = Table("pos", "time", "event", "aggregate", "run", "caused by")
-        for row in rows:
-            table.add_row(str(row["position"]), row["occurred_at"].isoformat(timespec="seconds"),
-                          row["event_type"], row["originator_id"], row["run_id"] or "",
-                          row["causation_id"])
-        console.print(table)
+        for table in events_tables(rows):
+            console.print(table)
 
 
 class Role(StrEnum):
@@ -79,13 +75,7 @@ def tokens_list(as_json: JsonFlag = False) -> None:
         if as_json:
             print_json(rows)
             return
-        table = Table("id", "role", "agent", "label", "created", "revoked")
-        for row in rows:
-            table.add_row(row["token_id"], row["role"], row["agent_id"] or "", row["label"],
-                          row["created_at"].isoformat(timespec="seconds"),
-                          row["revoked_at"].isoformat(timespec="seconds")
-                          if row["revoked_at"] else "")
-        console.print(table)
+        console.print(tokens_table(rows))
 
 
 @tokens_app.command("revoke")
@@ -106,14 +96,9 @@ def projections_rebuild(
     with container() as built:
         runner = built.projections
         names = [runner.get(name).name] if name else list(runner.projections)
-        table = Table("projection", "position", "live digest", "rebuilt digest", "equal")
-        mismatched = False
-        for report in runner.rebuild_all(names):
-            mismatched |= not report.identical
-            table.add_row(report.name, str(report.position), report.live_digest[:16],
-                          report.rebuilt_digest[:16], "yes" if report.identical else "NO")
-        console.print(table)
-        if verify and mismatched:
+        reports = runner.rebuild_all(names)
+        console.print(rebuild_table(reports))
+        if verify and not all(report.identical for report in reports):
             raise typer.Exit(1)
 
 

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from handlers.cli.common import _run_until_signal, app, console, container, ready_model
+from handlers.cli.tables import leaderboard_table
 from handlers.queries import Queries
 
 research_app = typer.Typer(help="The research swarm (seed 000).", no_args_is_help=True)
@@ -204,10 +205,4 @@ def _conclude(built, conductor, out: Path) -> None:
 
 
 def _print_leaderboard(queries: Queries) -> None:
-    table = Table(title="karma leaderboard")
-    for column in ("rank", "agent", "balance", "escrow", "minted", "burned", "slashed"):
-        table.add_column(column, justify="left" if column == "agent" else "right")
-    for row in queries.leaderboard(limit=20):
-        table.add_row(str(row["rank"]), row["agent_id"], str(row["balance"]), str(row["escrow"]),
-                      str(row["minted"]), str(row["burned"]), str(row["slashed"]))
-    console.print(table)
+    console.print(leaderboard_table(queries.leaderboard(limit=20), title="karma leaderboard"))

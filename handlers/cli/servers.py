@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import nats
 import nats.js.errors
 import typer
-from rich.table import Table
 
 from adapters import embedded_nats, embedded_postgres, nats_probe
 from handlers.bootstrap import Container, redact
@@ -20,6 +19,7 @@ from handlers.cli.common import (
     db_app,
     print_json,
 )
+from handlers.cli.tables import projections_table
 from handlers.settings import Settings
 
 
@@ -103,10 +103,7 @@ def status(as_json: JsonFlag = False) -> None:
         if "relay" in report:
             console.print(f"on JetStream {report['relay']['position']} "
                           f"(relay lag {report['relay']['lag']})")
-        table = Table("projection", "position", "lag")
-        for name, row in report["projections"].items():
-            table.add_row(name, str(row["position"]), str(row["lag"]))
-        console.print(table)
+        console.print(projections_table(report["projections"]))
 
 
 async def _relayed_position(nats_url: str, topology: Any) -> int | None:

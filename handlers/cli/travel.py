@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from handlers.cli.common import (
     JsonFlag,
@@ -17,6 +16,16 @@ from handlers.cli.common import (
     container,
     print_json,
     runs_app,
+)
+from handlers.cli.tables import (
+    balances_table,
+    changed_fields,
+    changes_table,
+    in_run,
+    local,
+    runs_table,
+    task_board_table,
+    timeline_table,
 )
 from handlers.provenance import timeline as timeline_of
 from handlers.queries import Queries
@@ -61,17 +70,13 @@ def runs_list(as_json: JsonFlag = False) -> None:
         if as_json:
             print_json(rows)
             return
-        table = Table("run", "workflow", "started", "outcome", "policy")
-        for row in rows:
-            table.add_row(row["run_id"], row["workflow"],
-                          row["started_at"].isoformat(timespec="seconds"),
-                          row["outcome"] or "running", row["config_digest"][:19])
-        console.print(table)
+        console.print(runs_table(rows))
 
 
 @runs_app.command("show")
 def runs_show(run: str, as_json: JsonFlag = False) -> None:
-    """A run's timeline: every event in order, and how long each task took."""
+    """A run's timeline: every event in ledger order with the time its writer recorded, and
+    how long each task took."""
     with container() as built:
         built.projections.catch_up()
         shown = timeline_of(Queries(built.datastore), run)
@@ -81,15 +86,9 @@ def runs_show(run: str, as_json: JsonFlag = False) -> None:
         info = shown["run"]
         console.print(f"run {info['run_id']} ({info['workflow']}) "
                       f"{info['outcome'] or 'running'}; " + ", ".join(
-                          f"{count} {kind}" for kind, count in sorted(shown["counts"].items())))
-        started = shown["events"][0]["occurred_at"] if shown["events"] else None
-        for event in shown["events"]:
-            offset = (event["occurred_at"] - started).total_seconds()
-            seconds = shown["task_seconds"].get(event["originator_id"])
-            took = (f"  ({seconds:.3f} s)" if seconds is not None
-                    and event["event_type"] in ("TaskCompleted", "TaskFailed") else "")
-            console.print(f"{offset:>9.3f}s  {event['event_type']:<18} "
-                          f"{event['originator_id']}{took}")
+                          f"{count} {kind}" for kind, count in sorted(shown["counts"].items())),
+                      soft_wrap=False)
+        console.print(timeline_table(shown))
 
 
 @app.command()
@@ -112,18 +111,8 @@ def at(
             return
         console.print(f"run {run} at position {state.position}"
                       + (f" ({state.at.isoformat()})" if state.at else ""))
-        table = Table("agent", "available", "escrow", "minted", "burned", "scoped")
-        for agent, row in state.balances.items():
-            scoped = ", ".join(f"#{tag} {amount}" for tag, amount in
-                               state.scoped.get(agent, {}).items())
-            table.add_row(agent, str(row["balance"]), str(row["escrow"]), str(row["minted"]),
-                          str(row["burned"]), scoped)
-        console.print(table)
-        tasks = Table("task", "type", "state", "assignee", "artifacts", "reviews")
-        for task_id, task in state.tasks.items():
-            tasks.add_row(task_id, task["task_type"] or "", task["state"] or "",
-                          task["assignee"] or "", str(task["artifacts"]), str(task["reviews"]))
-        console.print(tasks)
+        console.print(balances_table(state.balances, state.scoped))
+        console.print(task_board_table(run, state.tasks))
 
 
 @app.command()
@@ -131,10 +120,20 @@ def diff(
     run: str,
     start: Annotated[int, typer.Option("--from", min=0, help="From this position.")],
     end: Annotated[int, typer.Option("--to", min=0, help="To this position.")],
+    as_json: JsonFlag = False,
 ) -> None:
-    """What changed in the run's read models between two ledger positions."""
+    """What changed in the run's read models between two ledger positions: one row per
+    field whose value differs (--json: the changed rows whole)."""
     with container() as built:
-        print_json(_time_machine(built).diff(run, start, end))
+        changes = _time_machine(built).diff(run, start, end)
+        if as_json:
+            print_json(changes)
+            return
+        if not changed_fields(changes):
+            console.print(f"nothing changed in run {run} from position {start} to {end}")
+            return
+        title = in_run(f"changes from position {start} to {end}", run)
+        console.print(changes_table(changes, run, title))
 
 
 @app.command()
@@ -147,13 +146,13 @@ def step(
         machine = _time_machine(built)
         shown = timeline_of(Queries(built.datastore), run)
         previous = shown["events"][0]["position"] - 1 if shown["events"] else 0
+        console.print(f"run {run}, event by event (ids relative to it)")
         for event in shown["events"]:
             changes = machine.diff(run, previous, event["position"])
             console.print(f"[bold]@{event['position']} {event['event_type']}[/bold] "
-                          f"{event['originator_id']}")
-            for section in ("tasks", "balances", "scoped"):
-                for key, change in changes[section].items():
-                    console.print(f"    {section} {key}: {change['from']} -> {change['to']}")
+                          f"{local(event['originator_id'], run)}")
+            if changed_fields(changes):
+                console.print(changes_table(changes, run))
             previous = event["position"]
             if interactive:
                 input()
