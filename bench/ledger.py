@@ -30,9 +30,9 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters import embedded_postgres, migrator
+from adapters.event_store import Ledger
+from app.bootstrap import ledger_env
 from handlers import commands as c
-from handlers.bootstrap import ledger_env
-from handlers.ledger import Ledger
 from handlers.service import LedgerService
 from projections.registry import all_projections
 from projections.runner import ProjectionRunner

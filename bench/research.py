@@ -30,8 +30,8 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.llm import LanguageModel, OpenAICompatibleModel
-from handlers.bootstrap import Container
-from handlers.settings import Settings
+from app.bootstrap import Container
+from app.settings import Settings
 from swarm.conductor import paper_slugs
 from swarm.corpus import PILOT, write_pdf
 from swarm.runtime import ResearchRun, build_toolkit, report_of

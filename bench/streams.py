@@ -28,10 +28,10 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters import embedded_nats
+from adapters.event_store import Ledger
+from app.bootstrap import conninfo_to_url, ledger_env
 from bench.ledger import fresh_database, server
 from handlers import commands as c
-from handlers.bootstrap import conninfo_to_url, ledger_env
-from handlers.ledger import Ledger
 from handlers.service import LedgerService
 from streams import cloudevents
 from streams.relay import OutboxRelay
@@ -115,7 +115,7 @@ def steady_lag(database: str, url: str, namespace: str, rate: int, seconds: floa
     ledger.close()
     env = {**os.environ, "KARMA_DATABASE_URL": database, "KARMA_NATS_URL": url,
            "KARMA_NATS_NAMESPACE": namespace}
-    relay = subprocess.Popen([sys.executable, "-m", "handlers.cli", "relay"], env=env,
+    relay = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "relay"], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     written = multiprocessing.Value("l", 0)
     lags: list[float] = []

@@ -22,19 +22,20 @@ from rich.progress import Progress
 from rich.table import Table
 
 from adapters import migrator
+from adapters.event_store import Ledger
+from app.bootstrap import ledger_env
 from bench.ledger import fresh_database, server
 from domain.base import Provenance
 from domain.runs import Run
 from domain.tasks import Task
 from handlers import commands as c
-from handlers.bootstrap import ledger_env
 from handlers.economy import settle
-from handlers.ledger import Ledger
-from handlers.queries import Queries
-from handlers.service import LedgerService, UnitOfWork
-from handlers.time_travel import TimeMachine
+from handlers.service import LedgerService
+from handlers.unit_of_work import UnitOfWork
 from projections.registry import all_projections
 from projections.runner import ProjectionRunner
+from readside.queries import Queries
+from readside.time_travel import TimeMachine
 
 AGENTS = [f"agent-{i:02d}" for i in range(12)]
 TASK_TYPES = ["Fetch_Paper", "Summarise_Paper", "Extract_Metrics", "Compare_Methods"]

@@ -45,3 +45,25 @@ class DuplicateStakeError(DomainError):
 
 class UnknownTagError(DomainError):
     code = "unknown_tag"
+
+
+# Refusals decided before the rules see the command: the aggregate is missing or exists
+# already, the caller may not act so, or other writers kept changing the same aggregates.
+
+
+class NotFoundError(DomainError):
+    code = "not_found"
+
+
+class AlreadyExistsError(DomainError):
+    code = "already_exists"
+
+
+class ForbiddenError(DomainError):
+    code = "forbidden"
+
+
+class ConcurrencyError(DomainError):
+    """Other writers kept changing the same aggregates; the command gave up retrying."""
+
+    code = "conflict"

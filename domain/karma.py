@@ -8,8 +8,10 @@ Decimals with at most six places, so sums are exact and a replay reproduces ever
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from enum import StrEnum
 from typing import Any
 
 from pydantic import Field
@@ -49,6 +51,64 @@ def validate_amount(amount: Decimal | float | int | str) -> Decimal:
     return value
 
 
+class EntryKind(StrEnum):
+    """The kinds of entry that move an account's karma, as the audit trail names them."""
+
+    MINTED = "minted"
+    BURNED = "burned"
+    DECAYED = "decayed"
+    STAKED = "staked"
+    STAKE_RETURNED = "stake_returned"
+    STAKE_SLASHED = "stake_slashed"
+
+
+@dataclass(frozen=True)
+class EntryEffect:
+    """How an entry of one kind moves an account, as signs on its amount: the one place the
+    arithmetic is written. The account's events, the views' SQL (generated from this table),
+    provenance and the counterfactual replay all read it."""
+
+    available: int
+    escrow: int
+    total: str | None
+    """The running total the amount adds to: minted, burned, decayed or slashed."""
+    scoped: int
+    """On each tag of the entry's scope; decay says what it takes per tag itself."""
+    earns: int
+    """As earnings of the work: a stake escrowed and returned is no gain, a slash is a loss."""
+
+
+ENTRY_EFFECTS: dict[EntryKind, EntryEffect] = {
+    EntryKind.MINTED: EntryEffect(available=1, escrow=0, total="minted", scoped=1, earns=1),
+    EntryKind.BURNED: EntryEffect(available=-1, escrow=0, total="burned", scoped=-1, earns=-1),
+    EntryKind.DECAYED: EntryEffect(available=-1, escrow=0, total="decayed", scoped=0, earns=0),
+    EntryKind.STAKED: EntryEffect(available=-1, escrow=1, total=None, scoped=0, earns=0),
+    EntryKind.STAKE_RETURNED: EntryEffect(available=1, escrow=-1, total=None, scoped=0,
+                                          earns=0),
+    # A slash takes from escrow, which the stake already took from the available balance.
+    EntryKind.STAKE_SLASHED: EntryEffect(available=0, escrow=-1, total="slashed", scoped=0,
+                                         earns=-1),
+}
+TOTALS = ("minted", "burned", "decayed", "slashed")
+
+
+def signed(kind: EntryKind | str, effect: str, amount: Decimal) -> Decimal:
+    """The amount of an entry of ``kind`` as it moves ``effect`` (available, escrow, scoped,
+    earns)."""
+    return getattr(ENTRY_EFFECTS[EntryKind(kind)], effect) * amount
+
+
+def _move(account: KarmaAccount, kind: EntryKind, amount: Decimal,
+          scope: tuple[str, ...] = ()) -> None:
+    effect = ENTRY_EFFECTS[kind]
+    account.balance += effect.available * amount
+    account.escrow += effect.escrow * amount
+    if effect.total is not None:
+        setattr(account, effect.total, getattr(account, effect.total) + amount)
+    for tag in scope:
+        account.scoped[tag] = account.scoped.get(tag, Decimal(0)) + effect.scoped * amount
+
+
 class KarmaAccountOpened(AggregateCreated):
     agent_id: str
 
@@ -79,18 +139,12 @@ class KarmaMovement(AggregateEvent):
 
 class KarmaMinted(KarmaMovement):
     def apply(self, account: KarmaAccount) -> None:
-        account.balance += self.amount
-        account.minted += self.amount
-        for tag in self.scope:
-            account.scoped[tag] = account.scoped.get(tag, Decimal(0)) + self.amount
+        _move(account, EntryKind.MINTED, self.amount, self.scope)
 
 
 class KarmaBurned(KarmaMovement):
     def apply(self, account: KarmaAccount) -> None:
-        account.balance -= self.amount
-        account.burned += self.amount
-        for tag in self.scope:
-            account.scoped[tag] = account.scoped.get(tag, Decimal(0)) - self.amount
+        _move(account, EntryKind.BURNED, self.amount, self.scope)
 
 
 class KarmaStaked(AggregateEvent):
@@ -98,8 +152,7 @@ class KarmaStaked(AggregateEvent):
     task_id: str
 
     def apply(self, account: KarmaAccount) -> None:
-        account.balance -= self.amount
-        account.escrow += self.amount
+        _move(account, EntryKind.STAKED, self.amount)
         account.stakes[self.task_id] = self.amount
 
 
@@ -109,8 +162,7 @@ class StakeReturned(AggregateEvent):
     reason: str
 
     def apply(self, account: KarmaAccount) -> None:
-        account.escrow -= self.amount
-        account.balance += self.amount
+        _move(account, EntryKind.STAKE_RETURNED, self.amount)
         del account.stakes[self.task_id]
 
 
@@ -120,8 +172,7 @@ class StakeSlashed(AggregateEvent):
     reason: str
 
     def apply(self, account: KarmaAccount) -> None:
-        account.escrow -= self.amount
-        account.slashed += self.amount
+        _move(account, EntryKind.STAKE_SLASHED, self.amount)
         del account.stakes[self.task_id]
 
 
@@ -133,8 +184,7 @@ class KarmaDecayed(AggregateEvent):
     as_of: datetime
 
     def apply(self, account: KarmaAccount) -> None:
-        account.balance -= self.amount
-        account.decayed += self.amount
+        _move(account, EntryKind.DECAYED, self.amount)
         for tag, amount in self.scoped.items():
             account.scoped[tag] -= amount
         account.decayed_until = self.as_of
@@ -152,8 +202,22 @@ class RatingUpdated(AggregateEvent):
         account.ratings[self.scope] = [self.rating, self.deviation, self.volatility, self.games]
 
 
+ENTRY_KIND_OF: dict[type[AggregateEvent], EntryKind] = {
+    KarmaMinted: EntryKind.MINTED, KarmaBurned: EntryKind.BURNED,
+    KarmaDecayed: EntryKind.DECAYED, KarmaStaked: EntryKind.STAKED,
+    StakeReturned: EntryKind.STAKE_RETURNED, StakeSlashed: EntryKind.STAKE_SLASHED,
+}
+"""The event that records each kind of entry."""
+
+
 class KarmaAccount(Aggregate):
     id_prefix = "karma"
+
+    @property
+    def earned(self) -> Decimal:
+        """What the account's work earned for good, by each entry kind's ``earns`` sign."""
+        return sum((item.earns * getattr(self, item.total) for item in ENTRY_EFFECTS.values()
+                    if item.total is not None), Decimal(0))
 
     @classmethod
     def open(cls, agent_id: str, *, at: datetime, provenance: Provenance) -> KarmaAccount:

@@ -1,1 +1,1 @@
-"""The command side and the doors: the ledger application, its services, CLI and HTTP API."""
+"""The command side: commands, the service that runs them, and their handlers."""

@@ -8,13 +8,14 @@ rest, so every event it writes has all three.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import orjson
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.base import SLUG_PATTERN
 from domain.karma import MAX_AMOUNT
+from domain.principals import ADMIN, Principal  # noqa: F401 - commands name who runs them
 from domain.runs import RunOutcome
 from domain.tasks import MAX_QUALITY, Part
 
@@ -58,6 +59,11 @@ class RegisterAgent(Command):
     role: Slug
     persona: Annotated[str, Field(max_length=1024)] = ""
     skills: Tags = []
+
+
+class EnsureAgent(RegisterAgent):
+    """Registers the agent unless it is registered already (then changes nothing): what a
+    workload does for the agents it brings, run after run."""
 
 
 class RetireAgent(Command):
@@ -190,22 +196,3 @@ class MintKarma(KarmaCommand):
 
 class BurnKarma(KarmaCommand):
     pass
-
-
-class Principal(BaseModel):
-    """Who is asking: an admin, or an agent that may act only as itself."""
-
-    model_config = ConfigDict(frozen=True)
-
-    role: Literal["admin", "agent"]
-    agent_id: str | None = None
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-    def describe(self) -> str:
-        return "admin" if self.is_admin else f"agent {self.agent_id}"
-
-
-ADMIN = Principal(role="admin")

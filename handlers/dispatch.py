@@ -7,6 +7,7 @@ from handlers.ledger_handlers import (
     burn_karma,
     cancel_task,
     complete_task,
+    ensure_agent,
     fail_task,
     finish_run,
     issue_task,
@@ -21,10 +22,11 @@ from handlers.ledger_handlers import (
     start_run,
     start_task,
 )
-from handlers.service import Handler
+from handlers.unit_of_work import Handler
 
 HANDLERS: dict[type[c.Command], Handler] = {
     c.RegisterAgent: register_agent,
+    c.EnsureAgent: ensure_agent,
     c.RetireAgent: retire_agent,
     c.StartRun: start_run,
     c.FinishRun: finish_run,

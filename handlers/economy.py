@@ -17,11 +17,11 @@ from domain.runs import Run
 from domain.scheduler import Standing, choose
 from domain.tasks import Task
 from handlers import commands as c
-from handlers.service import LedgerService, UnitOfWork, require_admin, require_self
+from handlers.unit_of_work import CommandContext, UnitOfWork, require_admin, require_self
 
 
 def assign(
-    svc: LedgerService,
+    svc: CommandContext,
     unit: UnitOfWork,
     task: Task,
     agent_id: str,
@@ -77,7 +77,7 @@ def release_stake(
 
 
 def settle(
-    svc: LedgerService,
+    svc: CommandContext,
     unit: UnitOfWork,
     task: Task,
     quality: Decimal,
@@ -139,7 +139,7 @@ def initial_rating(policy: EconomyPolicy) -> Rating:
 
 
 def schedule_task(
-    svc: LedgerService, cmd: c.ScheduleTask, actor: c.Principal, unit: UnitOfWork
+    svc: CommandContext, cmd: c.ScheduleTask, actor: c.Principal, unit: UnitOfWork
 ) -> dict[str, str]:
     require_admin(actor, "schedule tasks")
     task = unit.get(Task, cmd.task_id)
@@ -173,7 +173,7 @@ def schedule_task(
 
 
 def cast_peer_vote(
-    svc: LedgerService, cmd: c.CastPeerVote, actor: c.Principal, unit: UnitOfWork
+    svc: CommandContext, cmd: c.CastPeerVote, actor: c.Principal, unit: UnitOfWork
 ) -> dict[str, str]:
     require_self(actor, cmd.voter_id, "vote")
     task = unit.get(Task, cmd.task_id)
@@ -212,7 +212,7 @@ def cast_peer_vote(
 
 
 def decay_karma(
-    svc: LedgerService, cmd: c.DecayKarma, actor: c.Principal, unit: UnitOfWork
+    svc: CommandContext, cmd: c.DecayKarma, actor: c.Principal, unit: UnitOfWork
 ) -> dict[str, str]:
     require_admin(actor, "decay karma")
     half_life = svc.policy.decay.half_life_days

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 from domain.agents import Agent
 from domain.base import event_id
-from domain.errors import UnknownTagError
+from domain.errors import AlreadyExistsError, UnknownTagError
 from domain.karma import KarmaAccount
 from domain.runs import Run
 from domain.tasks import Task
 from handlers import commands as c
 from handlers.economy import assign, release_stake, settle
-from handlers.errors import AlreadyExistsError
-from handlers.service import LedgerService, UnitOfWork, require_admin, require_run, require_self
+from handlers.unit_of_work import (
+    CommandContext,
+    UnitOfWork,
+    require_admin,
+    require_run,
+    require_self,
+)
 
 
 def register_agent(
-    svc: LedgerService, cmd: c.RegisterAgent, actor: c.Principal, unit: UnitOfWork
+    svc: CommandContext, cmd: c.RegisterAgent, actor: c.Principal, unit: UnitOfWork
 ) -> dict[str, str]:
     require_admin(actor, "register agents")
     require_run(unit, cmd)
@@ -36,8 +41,17 @@ def register_agent(
     return {"agent_id": cmd.agent_id}
 
 
+def ensure_agent(
+    svc: CommandContext, cmd: c.EnsureAgent, actor: c.Principal, unit: UnitOfWork
+) -> dict[str, str]:
+    require_admin(actor, "register agents")
+    if unit.exists(Agent, cmd.agent_id):
+        return {"agent_id": cmd.agent_id}
+    return register_agent(svc, cmd, actor, unit)
+
+
 def retire_agent(
-    svc: LedgerService, cmd: c.RetireAgent, actor: c.Principal, unit: UnitOfWork
+    svc: CommandContext, cmd: c.RetireAgent, actor: c.Principal, unit: UnitOfWork
 ) -> dict[str, str]:
     require_admin(actor, "retire agents")
     require_run(unit, cmd)
@@ -46,7 +60,7 @@ def retire_agent(
 
 
 def start_run(
-    svc: LedgerService, cmd: c.StartRun, actor: c.Principal, unit: UnitOfWork
+    svc: CommandContext, cmd: c.StartRun, actor: c.Principal, unit: UnitOfWork
 ) -> dict[str, str]:
     require_admin(actor, "start runs")
     run_id = cmd.run_id or svc.make_id()
@@ -69,7 +83,7 @@ def start_run(
 
 
 def finish_run(
-    svc: LedgerService, cmd: c.FinishRun, actor: c.Principal, unit: UnitOfWork
+    svc: CommandContext, cmd: c.FinishRun, actor: c.Principal, unit: UnitOfWork
 ) -> dict[str, str]:
     require_admin(actor, "finish runs")
     unit.get(Run, cmd.run_id).finish(
@@ -79,7 +93,7 @@ def finish_run(
 
 
 def issue_task(
-    svc: LedgerService, cmd: c.IssueTask, actor: c.Principal, unit: UnitOfWork
+    svc: CommandContext, cmd: c.IssueTask, actor: c.Principal, unit: UnitOfWork
 ) -> dict[str, str]:
     require_admin(actor, "issue tasks")
     require_run(unit, cmd)
@@ -112,7 +126,7 @@ def issue_task(
 
 
 def assign_task(
-    svc: LedgerService, cmd: c.AssignTask, actor: c.Principal, unit: UnitOfWork
+    svc: CommandContext, cmd: c.AssignTask, actor: c.Principal, unit: UnitOfWork
 ) -> dict[str, str]:
     require_admin(actor, "assign tasks")
     task = unit.get(Task, cmd.task_id)
@@ -121,7 +135,7 @@ def assign_task(
 
 
 def start_task(
-    svc: LedgerService, cmd: c.StartTask, actor: c.Principal, unit: UnitOfWork
+    svc: CommandContext, cmd: c.StartTask, actor: c.Principal, unit: UnitOfWork
 ) -> dict[str, str]:
     require_self(actor, cmd.agent_id, "start tasks")
     task = unit.get(Task, cmd.task_id)
@@ -137,7 +151,7 @@ def _assigned_task(unit: UnitOfWork, cmd: c.TaskCommand, actor: c.Principal, act
 
 
 def record_artifact(
-    svc: LedgerService, cmd: c.RecordArtifact, actor: c.Principal, unit: UnitOfWork
+    svc: CommandContext, cmd: c.RecordArtifact, actor: c.Principal, unit: UnitOfWork
 ) -> dict[str, str]:
     task = _assigned_task(unit, cmd, actor, "record artifacts of this task")
     artifact_id = svc.make_id()
@@ -152,7 +166,7 @@ def record_artifact(
 
 
 def record_model_call(
-    svc: LedgerService, cmd: c.RecordModelCall, actor: c.Principal, unit: UnitOfWork
+    svc: CommandContext, cmd: c.RecordModelCall, actor: c.Principal, unit: UnitOfWork
 ) -> dict[str, str]:
     task = _assigned_task(unit, cmd, actor, "record model calls of this task")
     task.record_model_call(
@@ -164,7 +178,7 @@ def record_model_call(
 
 
 def request_input(
-    svc: LedgerService, cmd: c.RequestInput, actor: c.Principal, unit: UnitOfWork
+    svc: CommandContext, cmd: c.RequestInput, actor: c.Principal, unit: UnitOfWork
 ) -> dict[str, str]:
     task = _assigned_task(unit, cmd, actor, "ask for input on this task")
     task.require_input(cmd.question, at=svc.clock(), provenance=svc.provenance(cmd, task.run_id))
@@ -172,7 +186,7 @@ def request_input(
 
 
 def complete_task(
-    svc: LedgerService, cmd: c.CompleteTask, actor: c.Principal, unit: UnitOfWork
+    svc: CommandContext, cmd: c.CompleteTask, actor: c.Principal, unit: UnitOfWork
 ) -> dict[str, str]:
     task = _assigned_task(unit, cmd, actor, "complete this task")
     task.complete(
@@ -186,7 +200,7 @@ def complete_task(
 
 
 def fail_task(
-    svc: LedgerService, cmd: c.FailTask, actor: c.Principal, unit: UnitOfWork
+    svc: CommandContext, cmd: c.FailTask, actor: c.Principal, unit: UnitOfWork
 ) -> dict[str, str]:
     task = _assigned_task(unit, cmd, actor, "fail this task")
     at, provenance = svc.clock(), svc.provenance(cmd, task.run_id)
@@ -204,7 +218,7 @@ def fail_task(
 
 
 def cancel_task(
-    svc: LedgerService, cmd: c.CancelTask, actor: c.Principal, unit: UnitOfWork
+    svc: CommandContext, cmd: c.CancelTask, actor: c.Principal, unit: UnitOfWork
 ) -> dict[str, str]:
     require_admin(actor, "cancel tasks")
     task = unit.get(Task, cmd.task_id)
@@ -223,7 +237,7 @@ def cancel_task(
 
 
 def reject_task(
-    svc: LedgerService, cmd: c.RejectTask, actor: c.Principal, unit: UnitOfWork
+    svc: CommandContext, cmd: c.RejectTask, actor: c.Principal, unit: UnitOfWork
 ) -> dict[str, str]:
     require_self(actor, cmd.agent_id, "reject tasks")
     task = unit.get(Task, cmd.task_id)
@@ -242,7 +256,7 @@ def reject_task(
 
 
 def score_review(
-    svc: LedgerService, cmd: c.ScoreReview, actor: c.Principal, unit: UnitOfWork
+    svc: CommandContext, cmd: c.ScoreReview, actor: c.Principal, unit: UnitOfWork
 ) -> dict[str, str]:
     require_self(actor, cmd.reviewer_id, "review")
     task = unit.get(Task, cmd.task_id)
@@ -276,7 +290,7 @@ def _karma_context(unit: UnitOfWork, cmd: c.KarmaCommand) -> str | None:
 
 
 def mint_karma(
-    svc: LedgerService, cmd: c.MintKarma, actor: c.Principal, unit: UnitOfWork
+    svc: CommandContext, cmd: c.MintKarma, actor: c.Principal, unit: UnitOfWork
 ) -> dict[str, str]:
     require_admin(actor, "mint karma")
     run_id = _karma_context(unit, cmd)
@@ -292,7 +306,7 @@ def mint_karma(
 
 
 def burn_karma(
-    svc: LedgerService, cmd: c.BurnKarma, actor: c.Principal, unit: UnitOfWork
+    svc: CommandContext, cmd: c.BurnKarma, actor: c.Principal, unit: UnitOfWork
 ) -> dict[str, str]:
     require_admin(actor, "burn karma")
     run_id = _karma_context(unit, cmd)

@@ -30,7 +30,8 @@ from domain.karma import KarmaAccount, quantize
 from domain.model_calls import prompt_digest
 from domain.triage import opposite
 from handlers import commands as c
-from handlers.service import LedgerService, UnitOfWork, require_admin
+from handlers.service import LedgerService
+from handlers.unit_of_work import UnitOfWork, require_admin
 from knowledge import prompts
 from knowledge.export import graph_of_aggregate
 from knowledge.parsing import find_json, unit_interval
@@ -114,9 +115,8 @@ class Enrichment:
         }
 
     def _register_agents(self) -> None:
-        for role, agent_id in AGENTS.items():
-            if f"agent/{agent_id}" not in self.svc.ledger.repository:
-                self.svc.execute(c.RegisterAgent(agent_id=agent_id, role=role, skills=["kg"]))
+        self.svc.execute_batch([c.EnsureAgent(agent_id=agent_id, role=role, skills=["kg"])
+                                for role, agent_id in AGENTS.items()])
 
     def _begin(self) -> None:
         r = self.request

@@ -7,17 +7,10 @@ from typing import Any
 
 from psycopg import Cursor, sql
 
-from domain.karma import (
-    KarmaAccountOpened,
-    KarmaBurned,
-    KarmaDecayed,
-    KarmaMinted,
-    KarmaStaked,
-    StakeReturned,
-    StakeSlashed,
-)
+from adapters.karma_sql import TOPICS, kinds_adding_to, labels_in, signed_amount
+from domain.karma import TOTALS, EntryKind, KarmaAccountOpened
 from projections.base import Projection
-from projections.staging import topic, topics
+from projections.staging import topic
 
 OPEN_ACCOUNTS = sql.SQL(
     "INSERT INTO karma_balances (agent_id, balance, minted, burned, entries, updated_at)"
@@ -25,8 +18,13 @@ OPEN_ACCOUNTS = sql.SQL(
     " FROM staged_events WHERE position > %s AND topic = {opened} ORDER BY position"
 ).format(opened=topic(KarmaAccountOpened))
 
+LEADERBOARD_ENTRIES = [EntryKind.MINTED, EntryKind.BURNED]
+"""What the leaderboard counts as an agent's entries: what it was paid or charged."""
+
+
 # One UPDATE per account a batch moved, whatever the number of its events: the sums are
-# exact numerics, so folding gives what one update per event would.
+# exact numerics, so folding gives what one update per event would. The signs are the
+# domain's (ENTRY_EFFECTS).
 MOVE_BALANCES = sql.SQL(
     "UPDATE karma_balances b SET balance = b.balance + m.balance,"
     " minted = b.minted + m.minted, burned = b.burned + m.burned,"
@@ -34,30 +32,18 @@ MOVE_BALANCES = sql.SQL(
     " slashed = b.slashed + m.slashed, entries = b.entries + m.entries,"
     " updated_at = m.last_at"
     " FROM (SELECT aggregate_key AS agent_id,"
-    "  coalesce(sum(CASE WHEN topic IN {gains} THEN amount"
-    "   WHEN topic IN {losses} THEN -amount END), 0) AS balance,"
-    "  coalesce(sum(amount) FILTER (WHERE topic = {minted}), 0) AS minted,"
-    "  coalesce(sum(amount) FILTER (WHERE topic = {burned}), 0) AS burned,"
-    "  coalesce(sum(CASE WHEN topic = {staked} THEN amount"
-    "   WHEN topic IN ({returned}, {slashed}) THEN -amount END), 0) AS escrow,"
-    "  coalesce(sum(amount) FILTER (WHERE topic = {decayed}), 0) AS decayed,"
-    "  coalesce(sum(amount) FILTER (WHERE topic = {slashed}), 0) AS slashed,"
-    "  count(*) FILTER (WHERE topic IN ({minted}, {burned})) AS entries,"
+    f"  coalesce(sum({signed_amount('available', TOPICS, 'topic')}), 0) AS balance,"
+    + "".join(f"  coalesce(sum(amount) FILTER (WHERE topic IN"
+              f" {labels_in(TOPICS, kinds_adding_to(total))}), 0) AS {total},"
+              for total in TOTALS) +
+    f"  coalesce(sum({signed_amount('escrow', TOPICS, 'topic')}), 0) AS escrow,"
+    f"  count(*) FILTER (WHERE topic IN {labels_in(TOPICS, LEADERBOARD_ENTRIES)}) AS entries,"
     "  (array_agg(occurred_at ORDER BY position DESC))[1] AS last_at"
     "  FROM (SELECT position, aggregate_key, topic, (state->>'amount')::numeric AS amount,"
     "   (state->>'timestamp')::timestamptz AS occurred_at FROM staged_events"
-    "   WHERE position > %s AND topic IN {movements}) AS e"
+    f"   WHERE position > %s AND topic IN {labels_in(TOPICS)}) AS e"
     "  GROUP BY 1) AS m"
-    " WHERE b.agent_id = m.agent_id"
-).format(
-    gains=topics(KarmaMinted, StakeReturned),
-    losses=topics(KarmaBurned, KarmaStaked, KarmaDecayed),
-    minted=topic(KarmaMinted), burned=topic(KarmaBurned), staked=topic(KarmaStaked),
-    returned=topic(StakeReturned), slashed=topic(StakeSlashed), decayed=topic(KarmaDecayed),
-    movements=topics(KarmaMinted, KarmaBurned, KarmaStaked, StakeReturned, StakeSlashed,
-                     KarmaDecayed))
-
-
+    " WHERE b.agent_id = m.agent_id")
 class KarmaBalancesProjection(Projection):
     name = "karma_balances"
     tables = {"karma_balances": "agent_id"}

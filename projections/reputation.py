@@ -8,6 +8,7 @@ from typing import Any
 from eventsourcing.utils import get_topic
 from psycopg import Cursor, sql
 
+from adapters.karma_sql import TOPICS, kind_of, kinds_moving, labels_in, signed_amount
 from domain.karma import (
     KarmaBurned,
     KarmaDecayed,
@@ -20,20 +21,15 @@ from domain.karma import (
 from projections.base import Projection
 from projections.staging import topic, topics
 
-AVAILABLE_SIGN = {"minted": 1, "burned": -1, "decayed": -1, "staked": -1, "stake_returned": 1,
-                  "stake_slashed": 0}
-"""How each kind of entry moves the available balance (a slash takes from escrow, which the
-stake already took from the available balance)."""
+SCOPED_KINDS = kinds_moving("scoped")
+"""Entries that move the karma of each tag in their scope (decay says per tag itself)."""
 
 ADD_ENTRIES = sql.SQL(
     "INSERT INTO karma_entries (position, agent_id, kind, amount, task_id, scope, reason,"
     " formula, run_id, caused_by, occurred_at)"
-    " SELECT position, aggregate_key,"
-    "  CASE topic WHEN {minted} THEN 'minted' WHEN {burned} THEN 'burned'"
-    "   WHEN {decayed} THEN 'decayed' WHEN {staked} THEN 'staked'"
-    "   WHEN {returned} THEN 'stake_returned' ELSE 'stake_slashed' END,"
+    " SELECT position, aggregate_key, {kind},"
     "  (state->>'amount')::numeric, state->>'task_id',"
-    "  CASE WHEN topic IN ({minted}, {burned}) THEN state->'scope' ELSE '[]' END,"
+    "  CASE WHEN topic IN {scoped} THEN state->'scope' ELSE '[]' END,"
     "  CASE topic WHEN {decayed} THEN 'decay' WHEN {staked} THEN 'stake'"
     "   ELSE state->>'reason' END,"
     # Instants as Python's isoformat() spells them (+00:00, where the stored JSON has Z),
@@ -46,10 +42,9 @@ ADD_ENTRIES = sql.SQL(
     "  state->'provenance'->>'run_id', state->'provenance'->>'causation_id',"
     "  (state->>'timestamp')::timestamptz"
     " FROM staged_events WHERE position > %s AND topic IN {entries} ORDER BY position"
-).format(minted=topic(KarmaMinted), burned=topic(KarmaBurned), decayed=topic(KarmaDecayed),
-         staked=topic(KarmaStaked), returned=topic(StakeReturned),
-         entries=topics(KarmaMinted, KarmaBurned, KarmaDecayed, KarmaStaked, StakeReturned,
-                        StakeSlashed))
+).format(kind=sql.SQL(kind_of("topic")), scoped=sql.SQL(labels_in(TOPICS, SCOPED_KINDS)),
+         minted=topic(KarmaMinted), burned=topic(KarmaBurned), decayed=topic(KarmaDecayed),
+         staked=topic(KarmaStaked), entries=sql.SQL(labels_in(TOPICS)))
 
 # Minting adds to each tag of the entry's scope, burning takes from each, decay takes what
 # it says per tag; one upsert per (agent, tag) a batch moved.
@@ -57,9 +52,9 @@ MOVE_SCOPED = sql.SQL(
     "INSERT INTO karma_scoped (agent_id, scope, balance)"
     " SELECT agent_id, tag, sum(amount) FROM ("
     "  SELECT aggregate_key AS agent_id, tag,"
-    "   CASE topic WHEN {minted} THEN 1 ELSE -1 END * (state->>'amount')::numeric AS amount"
+    "   {amount} AS amount"
     "  FROM staged_events, jsonb_array_elements_text(state->'scope') AS tag"
-    "  WHERE position > %s AND topic IN ({minted}, {burned})"
+    "  WHERE position > %s AND topic IN {scoped}"
     "  UNION ALL"
     "  SELECT aggregate_key, scoped.key, -scoped.value::numeric"
     "  FROM staged_events, jsonb_each_text(state->'scoped') AS scoped"
@@ -67,7 +62,8 @@ MOVE_SCOPED = sql.SQL(
     " GROUP BY agent_id, tag"
     " ON CONFLICT (agent_id, scope) DO UPDATE"
     " SET balance = karma_scoped.balance + EXCLUDED.balance"
-).format(minted=topic(KarmaMinted), burned=topic(KarmaBurned), decayed=topic(KarmaDecayed))
+).format(amount=sql.SQL(signed_amount("scoped", TOPICS, "topic", "(state->>'amount')::numeric")),
+         scoped=sql.SQL(labels_in(TOPICS, SCOPED_KINDS)), decayed=topic(KarmaDecayed))
 
 STAKE_EVENTS = sql.SQL(
     "SELECT topic, state->>'task_id' AS task_id, aggregate_key AS agent_id,"

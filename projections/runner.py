@@ -18,8 +18,8 @@ import psycopg
 import structlog
 from psycopg import sql
 
+from adapters.event_store import EVENTS_TABLE, Ledger
 from domain.base import DomainEvent
-from handlers.ledger import EVENTS_TABLE, Ledger
 from projections.base import Projection
 from projections.staging import stage
 

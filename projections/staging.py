@@ -20,8 +20,8 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 from psycopg import sql
 
+from adapters.event_store import EVENTS_TABLE, Ledger
 from domain.base import DomainEvent, event_classes, key_of
-from handlers.ledger import EVENTS_TABLE, Ledger
 
 STAGED_TABLE = "staged_events"
 

@@ -8,6 +8,7 @@ a test fails when the two differ: regenerate it with ``karma stream asyncapi --w
 
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -19,7 +20,6 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from domain.base import ENVELOPE_FIELDS, AggregateEvent
 from domain.catalogue import event_classes
-from handlers.task_handlers import builtin_handlers
 from streams.cloudevents import SOURCE
 from streams.topology import Topology
 
@@ -58,7 +58,7 @@ def cloud_event_model(event_class: type[AggregateEvent]) -> type[BaseModel]:
     )
 
 
-def documented_broker(topology: Topology) -> NatsBroker:
+def documented_broker(topology: Topology, task_types: Iterable[str]) -> NatsBroker:
     broker = NatsBroker()
     ledger = JStream(topology.ledger_stream, declare=False)
     tasks = JStream(topology.tasks_stream, declare=False)
@@ -70,11 +70,11 @@ def documented_broker(topology: Topology) -> NatsBroker:
     from domain.tasks import TaskIssued
 
     issued = cloud_event_model(TaskIssued)
-    for task_type in sorted(builtin_handlers(Path())):
+    for task_type in sorted(task_types):
         subject = topology.task_subject(task_type)
 
         async def work(body: issued) -> None:  # type: ignore[valid-type]
-            """Documentation only: the queue's real subscriber is streams.work_queue."""
+            """Documentation only: the queue's real subscriber is workers.work_queue."""
 
         broker.subscriber(subject, stream=tasks, durable=topology.worker_durable(task_type),
                           pull_sub=PullSub(), title=subject,
@@ -83,16 +83,18 @@ def documented_broker(topology: Topology) -> NatsBroker:
     return broker
 
 
-def specification(topology: Topology | None = None) -> AsyncAPI:
-    return AsyncAPI(documented_broker(topology or Topology()), title="Karma Ledger streams",
+def specification(task_types: Iterable[str], topology: Topology | None = None) -> AsyncAPI:
+    """The streams' document; ``task_types``: the work queues to list (the workers' types)."""
+    return AsyncAPI(documented_broker(topology or Topology(), task_types),
+                    title="Karma Ledger streams",
                     version="0.1.0", schema_version="3.0.0",
                     description="Ledger events on LEDGER and task work queues on TASKS.")
 
 
-def document(topology: Topology | None = None) -> dict[str, Any]:
-    return json.loads(specification(topology).to_specification().to_json())
+def document(task_types: Iterable[str], topology: Topology | None = None) -> dict[str, Any]:
+    return json.loads(specification(task_types, topology).to_specification().to_json())
 
 
-def render(topology: Topology | None = None) -> str:
+def render(task_types: Iterable[str], topology: Topology | None = None) -> str:
     """The document as committed: keys sorted, so that a diff shows only real changes."""
-    return json.dumps(document(topology), indent=2, sort_keys=True) + "\n"
+    return json.dumps(document(task_types, topology), indent=2, sort_keys=True) + "\n"

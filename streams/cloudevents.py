@@ -14,8 +14,8 @@ import orjson
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import resolve_topic
 
+from adapters.event_store import upcast
 from domain.base import ENVELOPE_FIELDS, DomainEvent
-from handlers.ledger import upcast
 
 SOURCE = "urn:karma-ledger:ledger"
 CONTENT_TYPE = "application/cloudevents+json"

@@ -22,8 +22,8 @@ import structlog
 from nats.js import JetStreamContext
 from nats.js.errors import APIError
 
+from adapters.event_store import Ledger
 from domain.tasks import TaskIssued
-from handlers.ledger import Ledger
 from streams import cloudevents
 from streams.cloudevents import Outgoing
 from streams.topology import Topology, declare

@@ -6,11 +6,11 @@ from __future__ import annotations
 from adapters.pdf import UnreadablePdfError, read_pages
 from domain.tasks import DataPart, TextPart
 from handlers import commands as c
-from handlers.task_worker import PermanentTaskError, TaskMessage, TaskOutcome
 from swarm import figures, prompts
 from swarm.passages import tidy
 from swarm.reading import local_path
 from swarm.toolkit import ModelSession, Toolkit
+from workers.task_worker import PermanentTaskError, TaskMessage, TaskOutcome
 
 MAX_FIGURES = 60
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from domain.base import key_of
+from domain.errors import AlreadyExistsError
 from handlers import commands as c
-from handlers.errors import AlreadyExistsError
 from handlers.service import LedgerService
 from swarm.roster import ROLE_OF_TASK, Role, agent_ids, all_agents
 
@@ -71,11 +71,9 @@ class Conductor:
         self.service.execute(c.StartRun(run_id=self.run_id, workflow="research",
                                         config_digest=workflow_digest,
                                         code_version=code_version, replay_of=replay_of))
-        for agent_id, role in all_agents():
-            if f"agent/{agent_id}" not in self.service.ledger.repository:
-                self.service.execute(c.RegisterAgent(
-                    agent_id=agent_id, role=role.name, persona=role.description[:1024],
-                    skills=list(role.tags)))
+        self.service.execute_batch([
+            c.EnsureAgent(agent_id=agent_id, role=role.name, persona=role.description[:1024],
+                          skills=list(role.tags)) for agent_id, role in all_agents()])
         for slug, location in sorted(papers.items()):
             key = "url" if "://" in location else "path"
             self._issue(f"fetch.{slug}", "Fetch_Paper", {"paper": slug, key: location})

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from domain.tasks import DataPart, TextPart
 from handlers import commands as c
-from handlers.task_worker import PermanentTaskError, TaskMessage, TaskOutcome
 from swarm import prompts
 from swarm.passages import sentences, tidy
 from swarm.toolkit import ModelSession, Toolkit
+from workers.task_worker import PermanentTaskError, TaskMessage, TaskOutcome
 
 
 def critique_claim(message: TaskMessage, kit: Toolkit) -> TaskOutcome:

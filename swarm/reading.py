@@ -10,10 +10,10 @@ from urllib.parse import unquote, urlparse
 from adapters.pdf import UnreadablePdfError, read_pages
 from domain.tasks import DataPart, TextPart
 from handlers import commands as c
-from handlers.task_worker import PermanentTaskError, TaskMessage, TaskOutcome
 from swarm import prompts
 from swarm.passages import chunk, tidy
 from swarm.toolkit import ModelSession, Toolkit
+from workers.task_worker import PermanentTaskError, TaskMessage, TaskOutcome
 
 EXCERPT_CHARS = 1200
 

@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 
 from adapters.llm_replay import RecordedCall
-from handlers.bootstrap import Container
-from handlers.errors import NotFoundError
+from app.bootstrap import Container
+from domain.errors import NotFoundError
 from swarm.conductor import Conductor, TaskFacts
 
 

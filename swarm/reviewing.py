@@ -12,10 +12,10 @@ from pathlib import Path
 from adapters.pdf import UnreadablePdfError, read_pages
 from domain.tasks import MAX_QUALITY, DataPart
 from handlers import commands as c
-from handlers.task_worker import PermanentTaskError, TaskMessage, TaskOutcome
 from swarm import prompts
 from swarm.reading import local_path
 from swarm.toolkit import ModelSession, Toolkit
+from workers.task_worker import PermanentTaskError, TaskMessage, TaskOutcome
 
 RUBRIC_WEIGHT = 0.7
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9-]{3,}")

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from handlers.task_handlers import fetch_paper
-from handlers.task_worker import TaskHandler
 from swarm.analysis import compare_methods, extract_metrics
 from swarm.debate import critique_claim
 from swarm.reading import summarise_paper
 from swarm.reviewing import review_artifact
 from swarm.synthesis import synthesise_report
 from swarm.toolkit import Toolkit
+from workers.task_handlers import fetch_paper
+from workers.task_worker import TaskHandler
 
 
 @dataclass(frozen=True)

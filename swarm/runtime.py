@@ -15,15 +15,15 @@ import structlog
 from adapters.embeddings import MiniLMEmbedder
 from adapters.llm import LanguageModel
 from adapters.vector_store import PassageStore
-from handlers.bootstrap import Container
+from app.bootstrap import Container
+from app.settings import Settings
 from handlers.service import new_id
-from handlers.settings import Settings
-from handlers.task_worker import TaskWorker
 from streams.topology import declare_at
-from streams.work_queue import Crew, working
 from swarm.conductor import Conductor
 from swarm.roster import ROLES, all_agents, handlers
 from swarm.toolkit import Toolkit
+from workers.task_worker import TaskWorker
+from workers.work_queue import Crew, working
 
 log = structlog.get_logger(__name__)
 

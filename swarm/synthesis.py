@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from adapters.vector_store import Hit
 from domain.tasks import DataPart, TextPart
-from handlers.task_worker import PermanentTaskError, TaskMessage, TaskOutcome
 from swarm import prompts
 from swarm.passages import tidy
 from swarm.toolkit import ModelSession, Toolkit
+from workers.task_worker import PermanentTaskError, TaskMessage, TaskOutcome
 
 QUOTE_CHARS = 280
 

@@ -11,7 +11,7 @@ from adapters.llm import LanguageModel
 from adapters.llm_replay import ReplayDivergenceError
 from adapters.vector_store import PassageStore
 from handlers import commands as c
-from handlers.task_worker import PermanentTaskError
+from workers.task_worker import PermanentTaskError
 
 
 @dataclass

@@ -19,9 +19,9 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from adapters import embedded_nats, embedded_postgres
-from handlers.bootstrap import Container, Endpoints
+from app.bootstrap import Container, Endpoints
+from app.settings import Settings
 from handlers.service import LedgerService
-from handlers.settings import Settings
 
 
 @pytest.fixture(scope="session")

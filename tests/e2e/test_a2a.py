@@ -6,12 +6,12 @@ from functools import partial
 import pytest
 from fastapi.testclient import TestClient
 
+from entrypoints.http_api import create_app
 from handlers.commands import RegisterAgent
-from handlers.http_api import create_app
-from handlers.task_handlers import fetch_paper
-from handlers.task_worker import TaskMessage, TaskWorker
 from swarm.corpus import PILOT, write_pdf
 from tests.conftest import ledger_size
+from workers.task_handlers import fetch_paper
+from workers.task_worker import TaskMessage, TaskWorker
 
 
 @pytest.fixture

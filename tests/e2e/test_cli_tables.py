@@ -16,11 +16,11 @@ import pytest
 
 from domain.tasks import TextPart
 from handlers import commands as c
-from handlers.queries import EventFilter, Queries
-from handlers.time_travel import TimeMachine
+from readside.queries import EventFilter, Queries
+from readside.time_travel import TimeMachine
 from tests.builders import StepClock, register
 
-KARMA = [sys.executable, "-m", "handlers.cli"]
+KARMA = [sys.executable, "-m", "entrypoints.cli"]
 RUN = "rs-7dddeddb5a1c"
 PAPERS = ("lora", "qlora", "prefix-tuning")
 LOCAL_IDS = [f"{step}.{paper}" for paper in PAPERS for step in ("fetch", "summarise")]

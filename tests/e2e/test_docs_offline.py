@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
-from handlers.http_api import create_app
+from entrypoints.http_api import create_app
 
 CONTENT_TYPE_OF = {"script": "javascript", "stylesheet": "text/css", "icon": "image/"}
 

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from domain.economy import reward
-from handlers.http_api import create_app
+from entrypoints.http_api import create_app
 from tests.conftest import ledger_size
 
 

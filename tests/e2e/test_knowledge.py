@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adapters.llm import OpenAICompatibleModel
-from handlers.http_api import create_app
-from handlers.queries import Queries
+from entrypoints.http_api import create_app
+from readside.queries import Queries
 from tests.conftest import ledger_size
 from tests.support.openai_server import Slow, serving
 

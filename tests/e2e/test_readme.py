@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from handlers.http_api import create_app
+from entrypoints.http_api import create_app
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 CURL = re.compile(r'curl -sH "\$T" "?localhost:8000(?P<path>[^\s"]+)"?(?: -d \'(?P<body>.*?)\')?',

@@ -11,9 +11,9 @@ import pytest
 
 from adapters.llm import OpenAICompatibleModel
 from adapters.llm_replay import RecordedModel
-from handlers.counterfactual import replay as counterfactual
-from handlers.queries import Queries
-from handlers.verify import verify
+from app.counterfactual import replay as counterfactual
+from app.verify import verify
+from readside.queries import Queries
 from swarm import prompts
 from swarm.conductor import paper_slugs
 from swarm.corpus import PILOT, write_pdf
@@ -184,7 +184,7 @@ def test_the_readme_commands_write_the_report_and_print_the_leaderboard(tmp_path
 def test_an_interrupted_run_resumes_and_every_task_ends_once(container, corpus):
     """The run stops mid-chain (its workers, relay and conductor go away with tasks in
     flight); `karma research resume` finishes it from what the ledger holds."""
-    from handlers.bootstrap import Container
+    from app.bootstrap import Container
 
     quick = Container(container.settings.model_copy(update={"task_ack_wait_s": 2.0}),
                       container.endpoints)

@@ -4,12 +4,12 @@ from decimal import Decimal
 
 import pytest
 
+from app.counterfactual import replay
+from app.verify import verify
+from domain.errors import NotFoundError
 from domain.tasks import TextPart
 from handlers import commands as c
-from handlers.counterfactual import replay
-from handlers.errors import NotFoundError
-from handlers.queries import Queries
-from handlers.verify import verify
+from readside.queries import Queries
 from tests.builders import register
 from tests.conftest import ledger_size
 

@@ -15,7 +15,7 @@ from domain.errors import (
 )
 from domain.tasks import TextPart
 from handlers import commands as c
-from handlers.queries import Queries
+from readside.queries import Queries
 from tests.builders import register
 from tests.conftest import ledger_size
 

@@ -10,11 +10,11 @@ from decimal import Decimal
 
 import pytest
 
+from app.bootstrap import conninfo_to_url
 from handlers import commands as c
-from handlers.bootstrap import conninfo_to_url
-from handlers.queries import Queries
 from projections.audit_log import AuditLogProjection
 from projections.runner import ProjectionRunner, UnknownProjectionError
+from readside.queries import Queries
 from tests.builders import completed_task_via, register
 from tests.conftest import ledger_size
 
@@ -82,7 +82,7 @@ def test_a_projection_worker_killed_mid_stream_resumes_without_loss_or_duplicate
     register(container.service, "reader-1")
     env = {**os.environ, "KARMA_DATABASE_URL": conninfo_to_url(database_url),
            "KARMA_NATS_URL": "nats://127.0.0.1:1", "KARMA_HOME": str(tmp_path)}
-    worker = subprocess.Popen([sys.executable, "-m", "handlers.cli", "projections", "run"],
+    worker = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "projections", "run"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         mint_many(container.service, "reader-1", 2000, amount="0.001")

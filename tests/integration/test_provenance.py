@@ -5,10 +5,10 @@ from decimal import Decimal
 
 import pytest
 
+from domain.errors import NotFoundError
 from handlers import commands as c
-from handlers.errors import NotFoundError
-from handlers.provenance import timeline, why
-from handlers.queries import Queries
+from readside.provenance import timeline, why
+from readside.queries import Queries
 from tests.integration.test_counterfactual import record_a_run
 
 

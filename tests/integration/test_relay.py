@@ -14,9 +14,9 @@ import nats
 import orjson
 import pytest
 
+from app.bootstrap import conninfo_to_url
 from examples.ledger_consumer import consume
 from handlers import commands as c
-from handlers.bootstrap import conninfo_to_url
 from streams import consumers
 from streams.relay import Cursor
 from tests.builders import register
@@ -94,7 +94,7 @@ def test_a_relay_killed_mid_batch_resumes_and_publishes_each_event_exactly_once(
         finally:
             await client.close()
 
-    relay = subprocess.Popen([sys.executable, "-m", "handlers.cli", "relay"], env=env,
+    relay = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "relay"], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while asyncio.run(published()) < 1500:

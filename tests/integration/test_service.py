@@ -5,17 +5,19 @@ from decimal import Decimal
 
 import pytest
 
+from adapters.event_store import SNAPSHOT_INTERVAL
 from domain.errors import (
     AgentRetiredError,
+    AlreadyExistsError,
     DuplicateReviewError,
+    ForbiddenError,
     IllegalTransitionError,
     InsufficientKarmaError,
+    NotFoundError,
     SelfReviewError,
 )
 from domain.tasks import TextPart
 from handlers import commands as c
-from handlers.errors import AlreadyExistsError, ForbiddenError, NotFoundError
-from handlers.ledger import SNAPSHOT_INTERVAL
 from handlers.service import LedgerService
 from tests.builders import completed_task_via, register
 from tests.conftest import ledger_size
@@ -157,3 +159,18 @@ def test_an_artifact_records_the_hash_of_its_content(container, service):
     assert result.ids["artifact_id"]
     events = list(container.ledger.events.get(f"task/{task_id}"))
     assert events[-1].content_hash.startswith("sha256:")
+
+
+def test_ensuring_an_agent_registers_it_once_and_then_changes_nothing(container, service):
+    ensure = c.EnsureAgent(agent_id="planner", role="planner", skills=["kg"])
+    first = service.execute_batch([ensure, ensure])
+    assert first.ids == {"agent_id": "planner"} and len(first.event_ids) == 2  # agent, account
+    before = ledger_size(container)
+    again = service.execute(ensure)
+    assert again.event_ids == [] and ledger_size(container) == before
+    with pytest.raises(AlreadyExistsError):
+        service.execute(c.RegisterAgent(agent_id="planner", role="planner"))
+    with pytest.raises(ForbiddenError):
+        service.execute(c.EnsureAgent(agent_id="intruder", role="reader"),
+                        c.Principal(role="agent", agent_id="planner"))
+    assert ledger_size(container) == before

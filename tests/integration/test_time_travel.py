@@ -7,17 +7,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import handlers.queries as queries_module
+import readside.queries as queries_module
+from app.bootstrap import Container, Endpoints
+from app.settings import Settings
+from domain.errors import NotFoundError
 from handlers import commands as c
-from handlers.bootstrap import Container, Endpoints
-from handlers.errors import NotFoundError
-from handlers.queries import Queries
-from handlers.settings import Settings
-from handlers.time_travel import TimeMachine, TimeTravelError
 from projections.karma_balances import KarmaBalancesProjection
 from projections.reputation import ReputationProjection
 from projections.staging import stage
 from projections.task_board import TaskBoardProjection
+from readside.queries import Queries
+from readside.time_travel import TimeMachine, TimeTravelError
 from tests.conftest import created_database
 from tests.integration.test_counterfactual import record_a_run
 

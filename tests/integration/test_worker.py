@@ -11,14 +11,14 @@ from pathlib import Path
 
 import nats
 
+from app.bootstrap import conninfo_to_url
 from handlers import commands as c
-from handlers.bootstrap import conninfo_to_url
-from handlers.task_handlers import builtin_handlers
-from handlers.task_worker import TaskWorker
-from streams.work_queue import build_broker
 from tests.builders import register
 from tests.integration.test_relay import relay_until_head
 from tests.support import task_handlers as test_handlers
+from workers.task_handlers import builtin_handlers
+from workers.task_worker import TaskWorker
+from workers.work_queue import build_broker
 
 MINIMAL_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
                b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
@@ -125,7 +125,7 @@ def test_a_worker_killed_mid_task_is_redelivered_and_completes_once(
     env = {**os.environ, "KARMA_DATABASE_URL": conninfo_to_url(database_url),
            "KARMA_NATS_URL": container.endpoints.nats_url, "KARMA_HOME": str(tmp_path),
            "KARMA_NATS_NAMESPACE": container.topology.namespace, "KARMA_TASK_ACK_WAIT_S": "2"}
-    command = [sys.executable, "-m", "handlers.cli", "worker", "--types", "Slow_Echo",
+    command = [sys.executable, "-m", "entrypoints.cli", "worker", "--types", "Slow_Echo",
                "--agent", "worker-1", "--handlers", "tests.support.task_handlers"]
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30

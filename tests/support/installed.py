@@ -1,5 +1,5 @@
 """The `karma` script as a user runs it: the one installed into the environment's scripts
-folder, run from a directory outside the checkout. Run as `python -m handlers.cli` from the
+folder, run from a directory outside the checkout. Run as `python -m entrypoints.cli` from the
 repository root instead, a package missing from the install would still import."""
 
 from __future__ import annotations

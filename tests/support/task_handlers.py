@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from domain.tasks import TextPart
-from handlers.task_worker import TaskMessage, TaskOutcome
+from workers.task_worker import TaskMessage, TaskOutcome
 
 
 def slow_echo(message: TaskMessage) -> TaskOutcome:

@@ -11,8 +11,8 @@ import pytest
 from rich.console import Console
 from rich.table import Table
 
-from handlers.cli import tables
-from handlers.counterfactual import Comparison, Standing
+from app.counterfactual import Comparison, Standing
+from entrypoints.cli import tables
 from projections.runner import RebuildReport
 
 RUN = "rs-7dddeddb5a1c"

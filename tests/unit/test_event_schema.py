@@ -9,9 +9,9 @@ import domain.graph  # noqa: F401 - every module that defines events, so that al
 import domain.karma  # noqa: F401
 import domain.runs  # noqa: F401
 import domain.tasks  # noqa: F401
+from adapters.event_store import PydanticMapper
 from domain.agents import AgentRegistered
 from domain.base import event_classes
-from handlers.ledger import PydanticMapper
 
 
 def test_a_version_1_agent_registration_is_read_as_version_2_with_no_skills():

@@ -2,10 +2,10 @@ from decimal import Decimal
 
 import pytest
 
+from adapters.event_store import PydanticMapper
 from domain.base import Snapshot
 from domain.errors import InsufficientKarmaError, InvalidAmountError
 from domain.karma import validate_amount
-from handlers.ledger import PydanticMapper
 from tests.builders import PROVENANCE, T0, account
 
 P = {"reason": "r", "task_id": None, "scope": (), "at": T0, "provenance": PROVENANCE}

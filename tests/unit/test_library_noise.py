@@ -40,7 +40,7 @@ def test_a_corrupt_pdf_fails_with_its_reason_and_no_pypdf_warning_on_the_termina
         import logging, sys
         from pathlib import Path
         from adapters.pdf import UnreadablePdfError, read_pages
-        from handlers import logs
+        from app import logs
 
         logs.configure(logging.WARNING)  # as `karma research run` does under its progress bars
         try:
@@ -57,7 +57,7 @@ def test_a_corrupt_pdf_fails_with_its_reason_and_no_pypdf_warning_on_the_termina
 def test_library_warnings_become_structured_log_lines():
     stderr = stderr_of("""
         import logging, warnings
-        from handlers import logs
+        from app import logs
 
         logs.configure()
         logging.getLogger("some_library").warning("disk %s nearly full", "sda")
@@ -75,7 +75,7 @@ def test_library_warnings_become_structured_log_lines():
 def test_transformers_own_handler_gives_way_when_logs_are_configured_again():
     stderr = stderr_of("""
         import logging
-        from handlers import logs
+        from app import logs
 
         logs.configure()
         from transformers.utils import logging as transformers_logging

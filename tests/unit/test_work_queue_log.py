@@ -6,7 +6,7 @@ import logging
 import nats.errors
 import pytest
 
-from streams.work_queue import QUEUE_LOG
+from workers.work_queue import QUEUE_LOG
 
 NOTICE = "Task-7 raised an exception, retrying...\nIf this behavior causes issues, ..."
 

@@ -10,8 +10,9 @@ import nats.js.errors
 import typer
 
 from adapters import embedded_nats, embedded_postgres, nats_probe
-from handlers.bootstrap import Container, redact
-from handlers.cli.common import (
+from app.bootstrap import Container, redact
+from app.settings import Settings
+from entrypoints.cli.common import (
     JsonFlag,
     app,
     console,
@@ -19,8 +20,7 @@ from handlers.cli.common import (
     db_app,
     print_json,
 )
-from handlers.cli.tables import projections_table
-from handlers.settings import Settings
+from entrypoints.cli.tables import projections_table
 
 
 @app.command()
@@ -140,7 +140,7 @@ def serve(
     the ledger and, unless --no-relay, the outbox relay publishing it to JetStream."""
     import uvicorn
 
-    from handlers.http_api import create_app
+    from entrypoints.http_api import create_app
 
     with container() as built:
         settings = built.settings

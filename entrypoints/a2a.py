@@ -17,11 +17,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from domain.errors import DomainError
+from app.bootstrap import Container
+from domain.errors import DomainError, ForbiddenError
 from handlers import commands as c
-from handlers.bootstrap import Container
-from handlers.errors import ForbiddenError
-from handlers.queries import Queries
+from readside.queries import Queries
 from swarm.roster import ROLE_OF_TASK, agent_card, all_agents
 
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32600, -32601, -32602

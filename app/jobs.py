@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import structlog
 
+from app.bootstrap import Container
 from handlers import commands as c
-from handlers.bootstrap import Container
-from handlers.queries import Queries
 from handlers.service import MAX_BATCH
+from readside.queries import Queries
 
 log = structlog.get_logger(__name__)
 

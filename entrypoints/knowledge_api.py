@@ -12,14 +12,14 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from adapters.llm import LanguageModel
+from app.bootstrap import Container
 from handlers import commands as c
-from handlers.bootstrap import Container
-from handlers.queries import Queries
-from handlers.service import require_admin
-from handlers.time_travel import require_position
+from handlers.unit_of_work import require_admin
 from knowledge.enrichment import Enrichment
 from knowledge.export import to_graphml
 from knowledge.requests import EnrichRequest
+from readside.queries import Queries
+from readside.time_travel import require_position
 
 
 class LazyModel:

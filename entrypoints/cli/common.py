@@ -15,11 +15,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from app import logs
+from app.bootstrap import Container
+from app.settings import Settings
 from domain.errors import DomainError
-from handlers import logs
-from handlers.bootstrap import Container
-from handlers.queries import Queries
-from handlers.settings import Settings
+from readside.queries import Queries
 
 app = typer.Typer(help="Karma Ledger: an event-sourced ledger of multi-agent AI work.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -89,7 +89,7 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 
 def _time_machine(built: Container):
-    from handlers.time_travel import TimeMachine
+    from readside.time_travel import TimeMachine
 
     built.projections.catch_up()
     return TimeMachine(Queries(built.datastore), built.ledger)
@@ -99,7 +99,7 @@ def ready_model(built: Container):
     """The configured model, its weights converted and loaded as a visible step (on stderr,
     so that ``--json`` output stays clean) rather than behind progress bars sitting at 0/0."""
     from adapters.llm import LoadsWeights
-    from handlers.bootstrap import build_model
+    from app.bootstrap import build_model
 
     model = build_model(built.settings)
     if isinstance(model, LoadsWeights):

@@ -4,7 +4,7 @@ Each command parses its options, asks the container for what it needs and prints
 input exits with status 2 and a message, and writes nothing.
 """
 
-from handlers.cli import (  # noqa: F401 - importing registers the commands
+from entrypoints.cli import (  # noqa: F401 - importing registers the commands
     economy,
     knowledge,
     ledger,
@@ -13,6 +13,6 @@ from handlers.cli import (  # noqa: F401 - importing registers the commands
     streams,
     travel,
 )
-from handlers.cli.common import app
+from entrypoints.cli.common import app
 
 __all__ = ["app"]

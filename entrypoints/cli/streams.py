@@ -12,8 +12,9 @@ import nats
 import nats.js.errors
 import typer
 
-from handlers.bootstrap import Container
-from handlers.cli.common import (
+from app.bootstrap import Container
+from domain.agents import Agent
+from entrypoints.cli.common import (
     JsonFlag,
     _run_until_signal,
     app,
@@ -22,7 +23,7 @@ from handlers.cli.common import (
     errors,
     stream_app,
 )
-from handlers.commands import RegisterAgent
+from handlers.commands import EnsureAgent
 from streams import consumers
 from streams.topology import declare, declare_at
 
@@ -83,8 +84,9 @@ def stream_asyncapi(
 ) -> None:
     """Print (or write) the AsyncAPI document of every subject and payload."""
     from streams import asyncapi
+    from workers.task_handlers import builtin_task_types
 
-    text = asyncapi.render()
+    text = asyncapi.render(builtin_task_types())
     if write:
         asyncapi.DOCUMENT.write_text(text)
         console.print(f"wrote {asyncapi.DOCUMENT}")
@@ -104,8 +106,8 @@ def worker(
 ) -> None:
     """Work tasks from the queues of the given types, as one agent, until stopped. Run more
     processes (here or on other machines) to scale: they share one consumer per type."""
-    from handlers.task_handlers import builtin_handlers, load_handlers
-    from handlers.task_worker import TaskWorker
+    from workers.task_handlers import builtin_handlers, load_handlers
+    from workers.task_worker import TaskWorker
 
     with container() as built:
         handlers = builtin_handlers(built.settings.home_path)
@@ -115,11 +117,11 @@ def worker(
         unknown = sorted(set(task_types) - set(handlers))
         if unknown:
             raise ValueError(f"no handler for {', '.join(unknown)}; known: {', '.join(sorted(handlers))}")
-        if f"agent/{agent}" not in built.ledger.repository:
-            if role is None:
-                raise ValueError(f"unknown agent {agent!r}: register it first, or pass --role")
-            built.service.execute(RegisterAgent(
+        if role is not None:
+            built.service.execute(EnsureAgent(
                 agent_id=agent, role=role, skills=[t.lower() for t in task_types]))
+        elif Agent.id_for(agent) not in built.ledger.repository:
+            raise ValueError(f"unknown agent {agent!r}: register it first, or pass --role")
         task_worker = TaskWorker(built.service, agent, handlers)
         console.print(f"agent {agent} working {', '.join(task_types)} (concurrency {concurrency})")
         asyncio.run(_run_until_signal(
@@ -128,7 +130,7 @@ def worker(
 
 async def _work(built: Container, task_worker: Any, task_types: list[str], concurrency: int,
                 stop: asyncio.Event) -> None:
-    from streams.work_queue import working
+    from workers.work_queue import working
 
     await declare_at(built.endpoints.nats_url, built.topology)
     async with working(built.endpoints.nats_url, built.topology, task_worker, task_types,

@@ -12,9 +12,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from handlers.cli.common import _run_until_signal, app, console, container, ready_model
-from handlers.cli.tables import leaderboard_table
-from handlers.queries import Queries
+from entrypoints.cli.common import _run_until_signal, app, console, container, ready_model
+from entrypoints.cli.tables import leaderboard_table
+from readside.queries import Queries
 
 research_app = typer.Typer(help="The research swarm (seed 000).", no_args_is_help=True)
 app.add_typer(research_app, name="research")
@@ -159,7 +159,7 @@ def replay(
 def _print_replay_earnings(built, run_id: str) -> None:
     """What the replay's work earns under the policy, computed by the counterfactual replay:
     a replay pays no real karma, so these figures are the only place its karma shows."""
-    from handlers.counterfactual import replay as counterfactual
+    from app.counterfactual import replay as counterfactual
 
     built.projections.catch_up()
     earned = counterfactual(Queries(built.datastore), run_id, built.service.policy)
@@ -171,8 +171,8 @@ def _print_replay_earnings(built, run_id: str) -> None:
 
 
 def _with_progress(research, papers: dict[str, str] | None, timeout: float):
-    from handlers import logs
-    from streams.work_queue import QUEUE_LOG
+    from app import logs
+    from workers.work_queue import QUEUE_LOG
 
     # The bars tell what the agents do; only warnings and errors are worth a log line here.
     logs.configure(logging.WARNING)

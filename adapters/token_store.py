@@ -8,8 +8,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from handlers.commands import Principal
-from handlers.errors import NotFoundError
+from domain.errors import NotFoundError
+from domain.principals import Principal
 
 TOKEN_PREFIX = "kl"
 

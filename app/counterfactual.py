@@ -15,19 +15,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from adapters.event_store import Ledger
 from domain.base import key_of
 from domain.economy import EconomyPolicy
-from domain.errors import DomainError
-from domain.karma import KarmaAccount
+from domain.errors import DomainError, NotFoundError
+from domain.karma import KarmaAccount, signed
 from handlers import commands as c
-from handlers.errors import NotFoundError
-from handlers.ledger import Ledger
-from handlers.queries import Queries
 from handlers.service import LedgerService
-from projections.reputation import AVAILABLE_SIGN
-
-PAYING_KINDS = {"minted": 1, "burned": -1, "stake_slashed": -1}
-"""What counts as earnings of a run: entries that add or take karma for good."""
+from readside.queries import Queries
 
 
 @dataclass(frozen=True)
@@ -49,15 +44,15 @@ class Comparison:
 def recorded_earnings(queries: Queries, run_id: str) -> dict[str, Decimal]:
     totals: dict[str, Decimal] = {}
     for row in queries.run_karma_entries(run_id):
-        sign = PAYING_KINDS.get(row["kind"])
-        if sign:
-            totals[row["agent_id"]] = totals.get(row["agent_id"], Decimal(0)) + sign * row["amount"]
+        earned = signed(row["kind"], "earns", row["amount"])
+        if earned:
+            totals[row["agent_id"]] = totals.get(row["agent_id"], Decimal(0)) + earned
     return totals
 
 
 def available_before(queries: Queries, agent_id: str, position: int) -> Decimal:
     """What the agent could spend (on stakes) when the run began."""
-    return sum((AVAILABLE_SIGN[row["kind"]] * row["amount"]
+    return sum((signed(row["kind"], "available", row["amount"])
                 for row in queries.history(agent_id) if row["position"] < position),
                Decimal(0))
 
@@ -93,7 +88,7 @@ def replay(queries: Queries, run_id: str, policy: EconomyPolicy) -> Comparison:
     totals = {}
     for agent, seeded in starting.items():
         account: KarmaAccount = ledger.repository.get(KarmaAccount.id_for(agent))
-        totals[agent] = account.minted - seeded - account.burned - account.slashed
+        totals[agent] = account.earned - seeded
     ledger.close()
     recorded = recorded_earnings(queries, run_id)
     everyone = set(totals) | set(recorded)

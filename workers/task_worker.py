@@ -18,10 +18,9 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError
 from pydantic import BaseModel, ConfigDict
 
-from domain.errors import IllegalTransitionError
+from domain.errors import IllegalTransitionError, NotFoundError
 from domain.tasks import Part, TaskState
 from handlers import commands as c
-from handlers.errors import NotFoundError
 from handlers.service import LedgerService
 
 

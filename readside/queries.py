@@ -7,38 +7,38 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from handlers.errors import NotFoundError
+from adapters.karma_sql import KINDS, kinds_adding_to, kinds_moving, labels_in, signed_amount
+from domain.errors import NotFoundError
+from domain.karma import TOTALS
 
 MAX_LIMIT = 1000
 CHECKPOINT_EVERY = 10_000
 CHECKPOINT_LOCK = 0x636B7074  # "ckpt"
 
-BALANCES_AT = """
-SELECT agent_id,
-  sum(CASE kind WHEN 'minted' THEN amount WHEN 'burned' THEN -amount WHEN 'decayed' THEN -amount
-      WHEN 'staked' THEN -amount WHEN 'stake_returned' THEN amount ELSE 0 END) AS balance,
-  sum(CASE kind WHEN 'staked' THEN amount WHEN 'stake_returned' THEN -amount
-      WHEN 'stake_slashed' THEN -amount ELSE 0 END) AS escrow,
-  sum(CASE kind WHEN 'minted' THEN amount ELSE 0 END) AS minted,
-  sum(CASE kind WHEN 'burned' THEN amount ELSE 0 END) AS burned,
-  sum(CASE kind WHEN 'decayed' THEN amount ELSE 0 END) AS decayed,
-  sum(CASE kind WHEN 'stake_slashed' THEN amount ELSE 0 END) AS slashed
-FROM karma_entries WHERE position > %(after)s AND position <= %(position)s
-GROUP BY agent_id ORDER BY agent_id
-"""
+# Karma at a position, summed from the entries: the signs are the domain's (ENTRY_EFFECTS).
+BALANCES_AT = (
+    "SELECT agent_id,"
+    f" sum({signed_amount('available', KINDS, 'kind', otherwise='0')}) AS balance,"
+    f" sum({signed_amount('escrow', KINDS, 'kind', otherwise='0')}) AS escrow,"
+    + ",".join(f" sum(CASE WHEN kind IN {labels_in(KINDS, kinds_adding_to(total))}"
+               f" THEN amount ELSE 0 END) AS {total}" for total in TOTALS) +
+    " FROM karma_entries WHERE position > %(after)s AND position <= %(position)s"
+    " GROUP BY agent_id ORDER BY agent_id")
 
-SCOPED_AT = """
-SELECT agent_id, scope, sum(amount) AS balance FROM (
-  SELECT agent_id, tag AS scope,
-         CASE kind WHEN 'minted' THEN amount ELSE -amount END AS amount
-  FROM karma_entries, jsonb_array_elements_text(scope) AS tag
-  WHERE position > %(after)s AND position <= %(position)s AND kind IN ('minted', 'burned')
-  UNION ALL
-  SELECT agent_id, decayed.key, -(decayed.value)::numeric
-  FROM karma_entries, jsonb_each_text(formula -> 'scoped') AS decayed
-  WHERE position > %(after)s AND position <= %(position)s AND kind = 'decayed'
-) AS movements GROUP BY agent_id, scope ORDER BY agent_id, scope
-"""
+SCOPED_AT = (
+    "SELECT agent_id, scope, sum(amount) AS balance FROM ("
+    f" SELECT agent_id, tag AS scope, {signed_amount('scoped', KINDS, 'kind')} AS amount"
+    " FROM karma_entries, jsonb_array_elements_text(scope) AS tag"
+    " WHERE position > %(after)s AND position <= %(position)s"
+    f" AND kind IN {labels_in(KINDS, kinds_moving('scoped'))}"
+    " UNION ALL"
+    " SELECT agent_id, decayed.key, -(decayed.value)::numeric"
+    " FROM karma_entries, jsonb_each_text(formula -> 'scoped') AS decayed"
+    " WHERE position > %(after)s AND position <= %(position)s AND kind = 'decayed'"
+    ") AS movements GROUP BY agent_id, scope ORDER BY agent_id, scope")
+
+TASK_EARNINGS = (f"SELECT coalesce(sum({signed_amount('earns', KINDS, 'kind')}), 0) AS delta"
+                 " FROM karma_entries WHERE task_id = %s")
 
 
 @dataclass(frozen=True)
@@ -153,11 +153,7 @@ class Queries:
     def task_karma_delta(self, task_id: str) -> Decimal:
         """What the task's work earned or cost: rewards and penalties, votes on it, its slashed
         stake (a stake escrowed and returned is no gain)."""
-        row = self._all(
-            "SELECT coalesce(sum(CASE kind WHEN 'minted' THEN amount WHEN 'burned' THEN -amount"
-            " WHEN 'stake_slashed' THEN -amount ELSE 0 END), 0) AS delta"
-            " FROM karma_entries WHERE task_id = %s", (task_id,))
-        return row[0]["delta"]
+        return self._all(TASK_EARNINGS, (task_id,))[0]["delta"]
 
     def run_karma_entries(self, run_id: str) -> list[dict[str, Any]]:
         return self._all("SELECT agent_id, kind, amount FROM karma_entries WHERE run_id = %s"

@@ -31,24 +31,28 @@ from pydantic import BaseModel, ValidationError, create_model
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.llm import LanguageModel
+from adapters.token_store import InvalidTokenError
+from app.bootstrap import Container, build_model
+from app.jobs import decay_periodically
 from domain.errors import (
     AgentRetiredError,
+    AlreadyExistsError,
+    ConcurrencyError,
     DomainError,
     DuplicateReviewError,
+    ForbiddenError,
     IllegalTransitionError,
     InsufficientKarmaError,
+    NotFoundError,
 )
+from entrypoints.a2a import a2a_router
+from entrypoints.knowledge_api import LazyModel, knowledge_router
 from handlers import commands as c
-from handlers import provenance
-from handlers.a2a import a2a_router
-from handlers.bootstrap import Container, build_model
-from handlers.errors import AlreadyExistsError, ConcurrencyError, ForbiddenError, NotFoundError
-from handlers.jobs import decay_periodically
-from handlers.knowledge_api import LazyModel, knowledge_router
-from handlers.queries import EventFilter, Queries
-from handlers.time_travel import TimeMachine
-from handlers.tokens import InvalidTokenError
+from readside import provenance
+from readside.queries import EventFilter, Queries
+from readside.time_travel import TimeMachine
 from streams import asyncapi
+from workers.task_handlers import builtin_task_types
 
 STATUS_OF_ERROR: dict[type[DomainError], int] = {
     NotFoundError: 404,
@@ -361,12 +365,13 @@ def create_app(container: Container, follow_projections: bool = True,
 
     @app.get("/asyncapi.json", tags=["streams"], summary="AsyncAPI document of the streams")
     def asyncapi_document() -> dict[str, Any]:
-        return asyncapi.document(container.topology)
+        return asyncapi.document(builtin_task_types(), container.topology)
 
     @app.get("/asyncapi", tags=["streams"], response_class=HTMLResponse,
              summary="The AsyncAPI document, rendered")
     def asyncapi_page() -> str:
-        return get_asyncapi_html(asyncapi.specification(container.topology).to_specification())
+        shown = asyncapi.specification(builtin_task_types(), container.topology)
+        return get_asyncapi_html(shown.to_specification())
 
     return app
 

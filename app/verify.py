@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from handlers.bootstrap import Container
-from handlers.queries import Queries
+from app.bootstrap import Container
+from readside.queries import Queries
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from adapters.fetch import FetchRefusedError, fetch_pdf
 from domain.tasks import DataPart, FilePart
-from handlers.task_worker import PermanentTaskError, TaskHandler, TaskMessage, TaskOutcome
+from workers.task_worker import PermanentTaskError, TaskHandler, TaskMessage, TaskOutcome
 
 
 def fetch_paper(message: TaskMessage, cache_dir: Path) -> TaskOutcome:
@@ -33,6 +33,11 @@ def fetch_paper(message: TaskMessage, cache_dir: Path) -> TaskOutcome:
 
 def builtin_handlers(home: Path) -> dict[str, TaskHandler]:
     return {"Fetch_Paper": partial(fetch_paper, cache_dir=home / "papers")}
+
+
+def builtin_task_types() -> list[str]:
+    """The task types every worker can do, as the streams' document lists their queues."""
+    return sorted(builtin_handlers(Path()))
 
 
 def load_handlers(module_name: str) -> dict[str, TaskHandler]:

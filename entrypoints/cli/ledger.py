@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from handlers.cli.common import (
+from entrypoints.cli.common import (
     JsonFlag,
     console,
     container,
@@ -19,8 +19,8 @@ from handlers.cli.common import (
     projections_app,
     tokens_app,
 )
-from handlers.cli.tables import events_tables, rebuild_table, tokens_table
-from handlers.queries import EventFilter, Queries
+from entrypoints.cli.tables import events_tables, rebuild_table, tokens_table
+from readside.queries import EventFilter, Queries
 
 
 @events_app.command("list")

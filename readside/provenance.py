@@ -11,10 +11,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from handlers.queries import Queries
-from projections.reputation import AVAILABLE_SIGN
-
-SCOPED_SIGN = {"minted": 1, "burned": -1}
+from domain.karma import EntryKind, signed
+from readside.queries import Queries
 
 
 @dataclass
@@ -47,12 +45,12 @@ def why(queries: Queries, agent_id: str, scope: str | None = None) -> Explanatio
 def _contribution(entry: dict[str, Any], scope: str | None) -> Decimal | None:
     kind, amount = entry["kind"], entry["amount"]
     if scope is None:
-        return AVAILABLE_SIGN[kind] * amount
-    if kind == "decayed":
+        return signed(kind, "available", amount)
+    if kind == EntryKind.DECAYED:
         scoped = entry["formula"].get("scoped", {})
         return -Decimal(scoped[scope]) if scope in scoped else None
-    if kind in SCOPED_SIGN and scope in entry["scope"]:
-        return SCOPED_SIGN[kind] * amount
+    if scope in entry["scope"] and signed(kind, "scoped", amount):
+        return signed(kind, "scoped", amount)
     return None
 
 

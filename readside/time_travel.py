@@ -13,10 +13,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from adapters.event_store import Ledger
 from domain.base import key_of
-from handlers.errors import NotFoundError
-from handlers.ledger import Ledger
-from handlers.queries import Queries
+from domain.errors import NotFoundError
+from readside.queries import Queries
 
 TASK_STATES = {"TaskIssued": "submitted", "TaskStarted": "working",
                "TaskInputRequired": "input-required", "TaskCompleted": "completed",

@@ -22,10 +22,9 @@ from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 from pydantic import ValidationError
 
-from domain.errors import DomainError
-from handlers.errors import NotFoundError
-from handlers.task_worker import Claim, PermanentTaskError, TaskMessage, TaskWorker
+from domain.errors import DomainError, NotFoundError
 from streams.topology import Topology
+from workers.task_worker import Claim, PermanentTaskError, TaskMessage, TaskWorker
 
 log = structlog.get_logger(__name__)
 QUEUE_LOG = logging.getLogger("karma.work_queue")

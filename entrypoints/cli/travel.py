@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from handlers.cli.common import (
+from entrypoints.cli.common import (
     JsonFlag,
     _aware,
     _time_machine,
@@ -17,7 +17,7 @@ from handlers.cli.common import (
     print_json,
     runs_app,
 )
-from handlers.cli.tables import (
+from entrypoints.cli.tables import (
     balances_table,
     changed_fields,
     changes_table,
@@ -27,8 +27,8 @@ from handlers.cli.tables import (
     task_board_table,
     timeline_table,
 )
-from handlers.provenance import timeline as timeline_of
-from handlers.queries import Queries
+from readside.provenance import timeline as timeline_of
+from readside.queries import Queries
 
 
 @app.command()
@@ -39,7 +39,7 @@ def why(
 ) -> None:
     """Every karma entry of an agent with the chain that caused it; they add up to its
     balance."""
-    from handlers.provenance import why as explain
+    from readside.provenance import why as explain
 
     with container() as built:
         built.projections.catch_up()

@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
+from entrypoints.cli.common import JsonFlag, app, console, container, print_json, ready_model
+from entrypoints.cli.tables import candidates_table
 from handlers import commands as c
-from handlers.cli.common import JsonFlag, app, console, container, print_json, ready_model
-from handlers.cli.tables import candidates_table
-from handlers.queries import Queries
+from readside.queries import Queries
 
 kg_app = typer.Typer(help="KARMA knowledge-graph enrichment (seed 001).", no_args_is_help=True)
 app.add_typer(kg_app, name="kg")
@@ -50,8 +50,8 @@ def show(graph_id: str,
          graphml: Annotated[bool, typer.Option("--graphml", help="GraphML, not JSON.")] = False
          ) -> None:
     """A graph's nodes and edges (superseded ones marked), now or at a ledger position."""
-    from handlers.time_travel import require_position
     from knowledge.export import to_graphml
+    from readside.time_travel import require_position
 
     with container() as built:
         if position is not None:

@@ -13,13 +13,13 @@ from urllib.parse import quote
 from psycopg.conninfo import conninfo_to_dict
 
 from adapters import embedded_nats, embedded_postgres, migrator
+from adapters.event_store import Ledger
 from adapters.llm import LanguageModel
+from adapters.token_store import TokenStore
+from app.policies import load_policy
+from app.settings import Settings
 from domain.economy import EconomyPolicy
-from handlers.ledger import Ledger
-from handlers.policies import load_policy
 from handlers.service import LedgerService
-from handlers.settings import Settings
-from handlers.tokens import TokenStore
 from projections.registry import all_projections
 from projections.runner import ProjectionRunner
 from streams.relay import OutboxRelay

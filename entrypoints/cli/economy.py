@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
-from handlers.cli.common import (
+from app.jobs import decay_all
+from app.policies import load_policy
+from entrypoints.cli.common import (
     JsonFlag,
     app,
     console,
@@ -17,15 +19,13 @@ from handlers.cli.common import (
     errors,
     print_json,
 )
-from handlers.cli.tables import (
+from entrypoints.cli.tables import (
     comparison_table,
     history_tables,
     leaderboard_table,
     stakes_tables,
 )
-from handlers.jobs import decay_all
-from handlers.policies import load_policy
-from handlers.queries import Queries
+from readside.queries import Queries
 
 
 @app.command()
@@ -97,7 +97,7 @@ def decay(
 @app.command("verify")
 def verify_command() -> None:
     """Check the ledger's invariants and that every view equals its replay; exit 1 if not."""
-    from handlers.verify import verify
+    from app.verify import verify
 
     with container() as built:
         result = verify(built)
@@ -130,7 +130,7 @@ def economy_replay(
 ) -> None:
     """Re-evaluate a run's karma under another policy, from its recorded facts (no model is
     called, nothing is written), and print both leaderboards side by side."""
-    from handlers.counterfactual import replay
+    from app.counterfactual import replay
 
     with container() as built:
         built.projections.catch_up()

@@ -1,3 +1,0 @@
-from handlers.cli import app
-
-app()

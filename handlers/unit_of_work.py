@@ -1,0 +1,103 @@
+"""What a command handler works with: the unit of work that loads each aggregate once and
+saves every aggregate a command (or a batch of commands) touched in one ``Ledger.save`` (one
+transaction, all or nothing), the context the service gives it (policy, clock, ids,
+provenance), and the checks of who may do what.
+
+The handlers import this module, never the service that runs them: that one imports the
+handlers' map (``handlers.dispatch``), so the imports point one way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from eventsourcing.application import AggregateNotFoundError
+
+from adapters.event_store import Ledger
+from domain.base import Aggregate, Provenance, event_id
+from domain.economy import EconomyPolicy
+from domain.errors import ForbiddenError, NotFoundError
+from domain.runs import Run
+from handlers import commands as c
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class CommandContext(Protocol):
+    """What the service gives every handler: the policy, the clock, new ids, provenance."""
+
+    policy: EconomyPolicy
+    clock: Callable[[], datetime]
+    make_id: Callable[[], str]
+
+    def provenance(self, command: c.Command, run_id: str | None = None) -> Provenance: ...
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    position: int
+    """Ledger position of the last event written; wait for it to read your own writes."""
+    event_ids: list[str]
+    ids: dict[str, str] = field(default_factory=dict)
+
+
+class UnitOfWork:
+    """The aggregates one command or batch has loaded or created, saved together."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._aggregates: dict[str, Aggregate] = {}
+
+    def get(self, cls: type[A], key: str) -> A:
+        aggregate_id = cls.id_for(key)
+        if aggregate_id not in self._aggregates:
+            try:
+                self._aggregates[aggregate_id] = self._ledger.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                raise NotFoundError(f"unknown {cls.id_prefix} {key!r}") from None
+        aggregate = self._aggregates[aggregate_id]
+        if not isinstance(aggregate, cls):
+            raise NotFoundError(f"unknown {cls.id_prefix} {key!r}")
+        return aggregate
+
+    def exists(self, cls: type[Aggregate], key: str) -> bool:
+        aggregate_id = cls.id_for(key)
+        return aggregate_id in self._aggregates or aggregate_id in self._ledger.repository
+
+    def add(self, *aggregates: Aggregate) -> None:
+        for aggregate in aggregates:
+            self._aggregates[aggregate.id] = aggregate
+
+    def commit(self) -> CommandResult:
+        recordings = self._ledger.save_aggregates(*self._aggregates.values())
+        return CommandResult(
+            position=max((r.notification.id for r in recordings), default=0),
+            event_ids=[
+                event_id(r.domain_event.originator_id, r.domain_event.originator_version)
+                for r in recordings
+            ],
+        )
+
+
+Handler = Callable[[CommandContext, Any, c.Principal, UnitOfWork], dict[str, str]]
+"""A command handler: load what it needs into the unit of work, decide, return the ids."""
+
+
+def require_admin(actor: c.Principal, action: str) -> None:
+    if not actor.is_admin:
+        raise ForbiddenError(f"{actor.describe()} may not {action}; it needs an admin token")
+
+
+def require_self(actor: c.Principal, agent_id: str | None, action: str) -> None:
+    if not actor.is_admin and actor.agent_id != agent_id:
+        raise ForbiddenError(
+            f"{actor.describe()} may not {action} as {agent_id or 'another agent'}"
+        )
+
+
+def require_run(unit: UnitOfWork, command: c.Command) -> None:
+    if command.run_id is not None:
+        unit.get(Run, command.run_id)
