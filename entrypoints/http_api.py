@@ -27,7 +27,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from faststream.specification import get_asyncapi_html
-from pydantic import BaseModel, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.llm import LanguageModel
@@ -48,6 +48,7 @@ from domain.errors import (
 from entrypoints.a2a import a2a_router
 from entrypoints.knowledge_api import LazyModel, knowledge_router
 from handlers import commands as c
+from readside import models as m
 from readside import provenance
 from readside.queries import EventFilter, Queries
 from readside.time_travel import TimeMachine
@@ -114,6 +115,24 @@ class BodySizeLimit:
 
 class BodyTooLargeError(Exception):
     pass
+
+
+class CommandResult(BaseModel):
+    """What a command answers: where its events landed, and the ids it named or created.
+    Ids a handler returns beyond a route's declared ones are still answered."""
+
+    model_config = ConfigDict(extra="allow")
+
+    position: int = Field(description=(
+        "Ledger position of the last event written: pass it as `min_position` to a query "
+        "to read your own write."))
+    event_ids: list[str] = Field(description="The events written, as `aggregate@version`.")
+
+
+def command_result(command_class: type[c.Command], ids: tuple[str, ...]) -> type[BaseModel]:
+    """The answer of ``command_class``: ``position``, ``event_ids``, then ``ids`` in order."""
+    fields: dict[str, Any] = {name: (str, ...) for name in ids}
+    return create_model(f"{command_class.__name__}Result", __base__=CommandResult, **fields)
 
 
 bearer = HTTPBearer(auto_error=False, description="A token from `karma tokens create`.")
@@ -219,8 +238,10 @@ def create_app(container: Container, follow_projections: bool = True,
     async def bad_value(_: Request, error: ValueError) -> JSONResponse:
         return JSONResponse(error_body("invalid_request", str(error)), status_code=422)
 
-    def command_route(path: str, command_class: type[c.Command], summary: str) -> None:
-        """POST ``path`` runs ``command_class``; ids in the path are taken out of the body."""
+    def command_route(path: str, command_class: type[c.Command], summary: str,
+                      ids: tuple[str, ...]) -> None:
+        """POST ``path`` runs ``command_class``; ids in the path are taken out of the body.
+        The answer names ``ids``: those the command's handler returns."""
         path_params = re.findall(r"{(\w+)}", path)
         body_class = _without_fields(command_class, path_params)
 
@@ -238,29 +259,34 @@ def create_app(container: Container, follow_projections: bool = True,
                for name in path_params)]
         )
         endpoint.__name__ = command_class.__name__
-        app.post(path, summary=summary, status_code=200, tags=["commands"])(endpoint)
+        app.post(path, summary=summary, status_code=200, tags=["commands"],
+                 response_model=command_result(command_class, ids))(endpoint)
 
-    command_route("/v1/agents", c.RegisterAgent, "Register an agent")
-    command_route("/v1/agents/{agent_id}/retire", c.RetireAgent, "Retire an agent")
-    command_route("/v1/runs", c.StartRun, "Start a run")
-    command_route("/v1/runs/{run_id}/finish", c.FinishRun, "Finish a run")
-    command_route("/v1/tasks", c.IssueTask, "Issue a task")
-    command_route("/v1/tasks/{task_id}/assign", c.AssignTask, "Assign a task to an agent")
-    command_route("/v1/tasks/{task_id}/start", c.StartTask, "Start (or resume) a task")
-    command_route("/v1/tasks/{task_id}/artifacts", c.RecordArtifact, "Record an artifact")
-    command_route("/v1/tasks/{task_id}/input-required", c.RequestInput, "Ask for input")
-    command_route("/v1/tasks/{task_id}/complete", c.CompleteTask, "Complete a task")
-    command_route("/v1/tasks/{task_id}/fail", c.FailTask, "Fail a task")
-    command_route("/v1/tasks/{task_id}/cancel", c.CancelTask, "Cancel a task")
-    command_route("/v1/tasks/{task_id}/reject", c.RejectTask, "Reject an assigned task")
-    command_route("/v1/tasks/{task_id}/reviews", c.ScoreReview, "Score a completed task")
+    agent, run, task = ("agent_id",), ("run_id",), ("task_id",)
+    command_route("/v1/agents", c.RegisterAgent, "Register an agent", agent)
+    command_route("/v1/agents/{agent_id}/retire", c.RetireAgent, "Retire an agent", agent)
+    command_route("/v1/runs", c.StartRun, "Start a run", run)
+    command_route("/v1/runs/{run_id}/finish", c.FinishRun, "Finish a run", run)
+    command_route("/v1/tasks", c.IssueTask, "Issue a task", task)
+    command_route("/v1/tasks/{task_id}/assign", c.AssignTask, "Assign a task to an agent", task)
+    command_route("/v1/tasks/{task_id}/start", c.StartTask, "Start (or resume) a task", task)
+    command_route("/v1/tasks/{task_id}/artifacts", c.RecordArtifact, "Record an artifact",
+                  ("task_id", "artifact_id"))
+    command_route("/v1/tasks/{task_id}/input-required", c.RequestInput, "Ask for input", task)
+    command_route("/v1/tasks/{task_id}/complete", c.CompleteTask, "Complete a task", task)
+    command_route("/v1/tasks/{task_id}/fail", c.FailTask, "Fail a task", task)
+    command_route("/v1/tasks/{task_id}/cancel", c.CancelTask, "Cancel a task", task)
+    command_route("/v1/tasks/{task_id}/reject", c.RejectTask, "Reject an assigned task", task)
+    command_route("/v1/tasks/{task_id}/reviews", c.ScoreReview, "Score a completed task", task)
     command_route("/v1/tasks/{task_id}/schedule", c.ScheduleTask,
-                  "Assign to the best candidate by karma in the task's tags")
+                  "Assign to the best candidate by karma in the task's tags",
+                  ("task_id", "agent_id"))
     command_route("/v1/tasks/{task_id}/votes", c.CastPeerVote,
-                  "Vote (+/-) on the work this task built on")
-    command_route("/v1/karma/decay", c.DecayKarma, "Decay karma up to a time")
-    command_route("/v1/karma/mint", c.MintKarma, "Mint karma for an agent")
-    command_route("/v1/karma/burn", c.BurnKarma, "Burn karma of an agent")
+                  "Vote (+/-) on the work this task built on", ("task_id", "target_id"))
+    command_route("/v1/karma/decay", c.DecayKarma, "Decay karma up to a time",
+                  ("decayed_accounts",))
+    command_route("/v1/karma/mint", c.MintKarma, "Mint karma for an agent", agent)
+    command_route("/v1/karma/burn", c.BurnKarma, "Burn karma of an agent", agent)
 
     def fresh(min_position: Annotated[int | None, Query(ge=0, description=(
             "Wait (up to 5 s) until the read models include this ledger position: pass a "
@@ -272,59 +298,60 @@ def create_app(container: Container, follow_projections: bool = True,
                       dependencies=[Depends(principal), Depends(fresh)])
     Limit = Annotated[int, Query(ge=1, le=1000)]
 
-    @reads.get("/agents")
+    @reads.get("/agents", response_model=list[m.Agent])
     def list_agents() -> list[dict[str, Any]]:
         return queries.agents()
 
-    @reads.get("/agents/{agent_id}")
+    @reads.get("/agents/{agent_id}", response_model=m.Agent)
     def get_agent(agent_id: str) -> dict[str, Any]:
         return queries.agent(agent_id)
 
-    @reads.get("/runs")
+    @reads.get("/runs", response_model=list[m.Run])
     def list_runs(limit: Limit = 100) -> list[dict[str, Any]]:
         return queries.runs(limit)
 
-    @reads.get("/runs/{run_id}")
+    @reads.get("/runs/{run_id}", response_model=m.Run)
     def get_run(run_id: str) -> dict[str, Any]:
         return queries.run(run_id)
 
-    @reads.get("/tasks")
+    @reads.get("/tasks", response_model=list[m.Task])
     def list_tasks(run_id: str | None = None, state: str | None = None,
                    assignee: str | None = None, limit: Limit = 100) -> list[dict[str, Any]]:
         return queries.tasks(run_id, state, assignee, limit)
 
-    @reads.get("/tasks/{task_id}")
+    @reads.get("/tasks/{task_id}", response_model=m.Task)
     def get_task(task_id: str) -> dict[str, Any]:
         return queries.task(task_id)
 
-    @reads.get("/karma/leaderboard")
+    @reads.get("/karma/leaderboard", response_model=list[m.Standing] | list[m.ScopedStanding],
+               description="Global standings, or with `tag` the standings in that scope.")
     def leaderboard(limit: Limit = 100, tag: str | None = None) -> list[dict[str, Any]]:
         return queries.leaderboard(limit, tag)
 
-    @reads.get("/karma/stakes")
+    @reads.get("/karma/stakes", response_model=list[m.Stake])
     def stakes(state: str | None = None, limit: Limit = 100) -> list[dict[str, Any]]:
         return queries.stakes(state, limit)
 
-    @reads.get("/karma/{agent_id}")
+    @reads.get("/karma/{agent_id}", response_model=m.KarmaBalance)
     def karma(agent_id: str) -> dict[str, Any]:
         return queries.karma(agent_id)
 
-    @reads.get("/karma/{agent_id}/history")
+    @reads.get("/karma/{agent_id}/history", response_model=list[m.KarmaEntry])
     def history(agent_id: str, limit: Limit = 1000) -> list[dict[str, Any]]:
         return queries.history(agent_id, limit)
 
-    @reads.get("/karma/{agent_id}/why")
+    @reads.get("/karma/{agent_id}/why", response_model=m.Explanation)
     def explain(agent_id: str, scope: str | None = None) -> dict[str, Any]:
         return vars(provenance.why(queries, agent_id, scope))
 
-    @reads.get("/runs/{run_id}/timeline")
+    @reads.get("/runs/{run_id}/timeline", response_model=m.RunTimeline)
     def run_timeline(run_id: str) -> dict[str, Any]:
         return provenance.timeline(queries, run_id)
 
     def machine() -> TimeMachine:
         return TimeMachine(queries, container.ledger)
 
-    @reads.get("/runs/{run_id}/at")
+    @reads.get("/runs/{run_id}/at", response_model=m.RunState)
     def run_at(run_id: str, position: Annotated[int | None, Query(ge=0)] = None,
                time: datetime | None = None) -> dict[str, Any]:
         if (position is None) == (time is None):
@@ -333,27 +360,27 @@ def create_app(container: Container, follow_projections: bool = True,
         point = position if position is not None else travel.position_at(time)
         return vars(travel.state(run_id, point))
 
-    @reads.get("/runs/{run_id}/diff")
+    @reads.get("/runs/{run_id}/diff", response_model=m.RunDiff)
     def run_diff(run_id: str, start: Annotated[int, Query(alias="from", ge=0)],
                  end: Annotated[int, Query(alias="to", ge=0)]) -> dict[str, Any]:
         return machine().diff(run_id, start, end)
 
-    @reads.get("/aggregates/{kind}/{key}")
+    @reads.get("/aggregates/{kind}/{key}", response_model=m.AggregateAt)
     def aggregate_at(kind: str, key: str, version: Annotated[int | None, Query(ge=1)] = None,
                      time: datetime | None = None) -> dict[str, Any]:
         return machine().aggregate(f"{kind}/{key}", version, time)
 
-    @reads.get("/karma/{agent_id}/scopes")
+    @reads.get("/karma/{agent_id}/scopes", response_model=m.Scopes)
     def scopes(agent_id: str) -> dict[str, Any]:
         return queries.scopes(agent_id)
 
-    @reads.get("/events")
+    @reads.get("/events", response_model=list[m.Event])
     def events(run_id: str | None = None, event_type: str | None = None,
                after: Annotated[int, Query(ge=0)] = 0, limit: Limit = 100
                ) -> list[dict[str, Any]]:
         return queries.events(EventFilter(run_id, event_type, after, limit))
 
-    @reads.get("/status")
+    @reads.get("/status", response_model=m.ProjectionStatus)
     def status() -> dict[str, Any]:
         return {"head": container.projections.head(),
                 "projections": container.projections.positions()}

@@ -18,6 +18,7 @@ from handlers.unit_of_work import require_admin
 from knowledge.enrichment import Enrichment
 from knowledge.export import to_graphml
 from knowledge.requests import EnrichRequest
+from readside.models import KnowledgeGraph
 from readside.queries import Queries
 from readside.time_travel import require_position
 
@@ -51,7 +52,9 @@ def knowledge_router(container: Container, caller: Any, model: LazyModel) -> API
 
         return await asyncio.to_thread(work)
 
-    @router.get("/graphs/{graph_id}", summary="A graph, now or at a ledger position")
+    @router.get("/graphs/{graph_id}", summary="A graph, now or at a ledger position",
+                response_model=KnowledgeGraph, responses={200: {"content": {
+                    "application/graphml+xml": {"schema": {"type": "string"}}}}})
     def graph(graph_id: str, position: Annotated[int | None, Query(ge=1)] = None,
               format: Literal["json", "graphml"] = "json",  # noqa: A002
               _: c.Principal = Depends(caller)) -> Any:  # noqa: B008
