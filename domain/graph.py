@@ -1,21 +1,27 @@
 """A knowledge graph enriched by the KARMA agents: a request brings a graph, documents and a
 goal; the Planner plans, the Extractor proposes triples, the Validator scores each one; an
 accepted triple becomes an edge, and a contradiction with the graph supersedes the loser
-instead of deleting it."""
+instead of deleting it.
+
+What a validated candidate does to the graph is decided here (``merge_candidate``): a
+relation the graph already holds is a duplicate; one that contradicts active edges
+(``domain.triage.opposite`` relations between the same two nodes) is accepted only if it
+outscores them all, and supersedes them; otherwise it is rejected and kept superseded."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.base import Aggregate, AggregateCreated, AggregateEvent, Provenance
+from domain.base import Aggregate, AggregateCreated, AggregateEvent, Provenance, event_id
 from domain.errors import IllegalTransitionError
 from domain.model_calls import ModelCallRecord
-from domain.triage import relation_key
+from domain.triage import opposite, relation_key
 
 
 class GraphNode(BaseModel):
@@ -32,6 +38,47 @@ class GraphEdge(BaseModel):
     target: str = Field(min_length=1, max_length=256)
     relation: str = Field(min_length=1, max_length=256)
     properties: dict[str, Any] = {}
+
+
+class Triple(BaseModel):
+    """A candidate as the Extractor proposed it: labels, not node ids."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    subject: str = Field(min_length=1)
+    predicate: str = Field(min_length=1)
+    object: str = Field(min_length=1)
+    confidence: float = Field(ge=0, le=1)
+    justification: str = ""
+
+
+@dataclass(frozen=True)
+class Overturned:
+    """An accepted edge that a stronger contradiction superseded: its validator answers for
+    it, and the ``ConflictResolved`` that superseded it is the cause."""
+
+    edge_id: str
+    validator: str
+    event_id: str
+
+
+@dataclass(frozen=True)
+class Merge:
+    """What a validated candidate did when it met the graph."""
+
+    candidate_id: str
+    edge: GraphEdge
+    """The candidate as an edge (the graph holds it only if accepted or kept superseded)."""
+    score: float
+    accepted: bool
+    event_id: str
+    """The ``TripleAccepted`` or ``TripleRejected`` that decided it."""
+    new_nodes: tuple[GraphNode, ...] = ()
+    reason: str = ""
+    extractor_to_blame: bool = False
+    """A rejected duplicate is no fault of the Extractor; a contradiction that lost is."""
+    kept_edge_id: str | None = None
+    """The rival that outscored it, when it lost a contradiction."""
+    overturned: tuple[Overturned, ...] = ()
 
 
 def edge_id(source: str, relation: str, target: str) -> str:
@@ -286,6 +333,109 @@ class KnowledgeGraph(Aggregate):
                            superseded=loser, superseded_score=loser_score,
                            superseded_validator=loser_validator, reason=reason,
                            timestamp=at, provenance=provenance)
+
+    def merge_candidate(self, enrichment_id: str, candidate_id: str, *, triple: Triple,
+                        scores: dict[str, float], score: float, validator: str, at: datetime,
+                        provenance: Provenance) -> Merge:
+        """Decide a validated candidate against the graph and record the decision: a
+        duplicate is rejected; each active edge it contradicts is a ``ConflictDetected``;
+        the higher score wins (a tie keeps the graph's edge) and the loser is kept
+        superseded."""
+        self._judge(enrichment_id, candidate_id)
+        when = {"at": at, "provenance": provenance}
+        edge, new_nodes = self.edge_for(triple, score=score, enrichment_id=enrichment_id)
+        if self._holds(edge):
+            return self._refuse(enrichment_id, candidate_id, edge, score, triple, scores,
+                                f"the graph already holds this relation as edge {edge.id}",
+                                blame=False, **when)
+        rivals = self.rivals_of(edge)
+        for rival in rivals:
+            self.trigger_event(ConflictDetected, enrichment_id=enrichment_id,
+                               candidate_id=candidate_id, edge_id=rival["id"],
+                               candidate_relation=edge.relation, edge_relation=rival["relation"],
+                               timestamp=at, provenance=provenance)
+        strongest = max(rivals, key=lambda rival: rival["score"], default=None)
+        if strongest is not None and strongest["score"] >= score:
+            return self._lose(enrichment_id, candidate_id, edge, score, triple, scores,
+                              strongest, validator, **when)
+        return self._win(enrichment_id, candidate_id, edge, new_nodes, score, scores, rivals,
+                         validator, **when)
+
+    def edge_for(self, triple: Triple, *, score: float,
+                 enrichment_id: str) -> tuple[GraphEdge, tuple[GraphNode, ...]]:
+        """The triple as an edge between the nodes its subject and object name, with the
+        nodes the graph lacks (new ones, named after their labels)."""
+        new_nodes: list[GraphNode] = []
+        ends = []
+        for label in (triple.subject, triple.object):
+            found = self.node_for(label) or next(
+                (n.id for n in new_nodes if n.label.lower() == label.strip().lower()), None)
+            if found is None:
+                taken = set(self.nodes) | {n.id for n in new_nodes}
+                node = GraphNode(id=node_id_for(label, taken), label=label.strip(),
+                                 properties={"source": enrichment_id})
+                new_nodes.append(node)
+                found = node.id
+            ends.append(found)
+        edge = GraphEdge(id=edge_id(ends[0], triple.predicate, ends[1]), source=ends[0],
+                         target=ends[1], relation=triple.predicate,
+                         properties={"confidence": triple.confidence,
+                                     "justification": triple.justification, "score": score,
+                                     "enrichment": enrichment_id})
+        return edge, tuple(new_nodes)
+
+    def _holds(self, edge: GraphEdge) -> bool:
+        return edge.id in self.edges and self.edges[edge.id]["status"] == "active"
+
+    def rivals_of(self, edge: GraphEdge) -> list[dict[str, Any]]:
+        """The active edges between the same nodes whose relation is the opposite."""
+        return [rival for rival in self.active_edges_between(edge.source, edge.target)
+                if opposite(rival["relation"], edge.relation)]
+
+    def _refuse(self, enrichment_id: str, candidate_id: str, edge: GraphEdge, score: float,
+                triple: Triple, scores: dict[str, float], reason: str, *, blame: bool,
+                at: datetime, provenance: Provenance,
+                kept_edge_id: str | None = None) -> Merge:
+        candidate = triple.model_dump()
+        self.reject(enrichment_id, candidate_id, candidate=candidate, reason=reason,
+                    scores=scores, at=at, provenance=provenance)
+        return Merge(candidate_id, edge, score, accepted=False,
+                     event_id=event_id(self.id, self.version), reason=reason,
+                     extractor_to_blame=blame, kept_edge_id=kept_edge_id)
+
+    def _lose(self, enrichment_id: str, candidate_id: str, edge: GraphEdge, score: float,
+              triple: Triple, scores: dict[str, float], winner: dict[str, Any], validator: str,
+              *, at: datetime, provenance: Provenance) -> Merge:
+        if edge.id not in self.edges:  # a relation superseded before stays as it was
+            self.supersede(enrichment_id, candidate_id, winner_edge_id=winner["id"], loser=edge,
+                           loser_score=score, loser_validator=validator,
+                           reason=f"contradicts edge {winner['id']} ({winner['relation']}), "
+                                  f"which scores {winner['score']:.3f} >= {score:.3f}",
+                           at=at, provenance=provenance)
+        return self._refuse(enrichment_id, candidate_id, edge, score, triple, scores,
+                            f"contradicts edge {winner['id']} of the graph, which scores higher",
+                            blame=True, at=at, provenance=provenance, kept_edge_id=winner["id"])
+
+    def _win(self, enrichment_id: str, candidate_id: str, edge: GraphEdge,
+             new_nodes: tuple[GraphNode, ...], score: float, scores: dict[str, float],
+             rivals: list[dict[str, Any]], validator: str, *, at: datetime,
+             provenance: Provenance) -> Merge:
+        self.accept(enrichment_id, candidate_id, edge=edge, new_nodes=new_nodes, scores=scores,
+                    score=score, validator=validator, at=at, provenance=provenance)
+        accepted = event_id(self.id, self.version)
+        overturned = []
+        for rival in rivals:
+            loser = GraphEdge(**{k: rival[k] for k in ("id", "source", "target", "relation",
+                                                       "properties")})
+            self.supersede(enrichment_id, candidate_id, winner_edge_id=edge.id, loser=loser,
+                           loser_score=rival["score"], loser_validator=rival.get("validator"),
+                           reason=f"contradicted by {edge.relation} scoring {score:.3f} > "
+                                  f"{rival['score']:.3f}", at=at, provenance=provenance)
+            if rival.get("validator"):
+                overturned.append(Overturned(rival["id"], rival["validator"],
+                                             event_id(self.id, self.version)))
+        return Merge(candidate_id, edge, score, accepted=True, event_id=accepted,
+                     new_nodes=new_nodes, overturned=tuple(overturned))
 
     def complete(self, enrichment_id: str, *, at: datetime, provenance: Provenance) -> None:
         self._open(enrichment_id)

@@ -14,6 +14,7 @@ import orjson
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.base import SLUG_PATTERN
+from domain.graph import GraphEdge, GraphNode
 from domain.karma import MAX_AMOUNT
 from domain.principals import ADMIN, Principal  # noqa: F401 - commands name who runs them
 from domain.runs import RunOutcome
@@ -195,4 +196,92 @@ class MintKarma(KarmaCommand):
 
 
 class BurnKarma(KarmaCommand):
+    pass
+
+
+# -- knowledge-graph enrichment (seed 001) ----------------------------------------------------
+# Each step of a KARMA enrichment (knowledge.enrichment) is one of these, on the graph
+# ``graph_id``; the enrichment's id is their correlation id.
+
+
+UnitInterval = Annotated[float, Field(ge=0, le=1)]
+
+
+class GraphCommand(Command):
+    graph_id: Slug
+    enrichment_id: Slug
+
+
+class RequestEnrichment(GraphCommand):
+    """Open an enrichment of the graph (created when new) with the caller's graph merged in."""
+
+    goal: Annotated[str, Field(min_length=1)]
+    instructions: str = ""
+    model: str = ""
+    documents: Annotated[list[str], Field(min_length=1)]
+    nodes: list[GraphNode] = []
+    edges: list[GraphEdge] = []
+    settings: dict[str, Any] = {}
+
+
+class RecordGraphModelCall(GraphCommand):
+    """A KARMA agent's call of the model, kept for audit (the response's agent logs)."""
+
+    agent: Slug
+    adapter: str
+    model: str
+    prompt: str
+    response: str
+    prompt_tokens: Annotated[int, Field(ge=0)] = 0
+    completion_tokens: Annotated[int, Field(ge=0)] = 0
+    latency_ms: Annotated[int, Field(ge=0)] = 0
+    parsed_successfully: bool
+    error: str = ""
+
+
+class RecordPlan(GraphCommand):
+    objective: str
+    tasks: list[str]
+    success_metrics: list[str]
+    parsed: bool
+
+
+class ProposeTriple(GraphCommand):
+    candidate_id: Slug
+    document_index: Annotated[int, Field(ge=0)]
+    subject: Annotated[str, Field(min_length=1)]
+    predicate: Annotated[str, Field(min_length=1)]
+    object: Annotated[str, Field(min_length=1)]
+    confidence: UnitInterval
+    justification: str = ""
+
+
+class RejectTriple(GraphCommand):
+    """Turn a candidate down before it meets the graph: unparsable, or the Validator's no."""
+
+    candidate_id: Slug
+    candidate: dict[str, Any]
+    reason: Reason
+    scores: dict[str, UnitInterval] = {}
+    extractor_id: Slug | None = None
+    """The Extractor that pays for it; None when the fault is not its (a failed call)."""
+
+
+class DecideTriple(GraphCommand):
+    """Merge a validated candidate into the graph: accepted, a duplicate, or a contradiction
+    that the higher score wins (domain.graph.KnowledgeGraph.merge_candidate)."""
+
+    candidate_id: Slug
+    subject: Annotated[str, Field(min_length=1)]
+    predicate: Annotated[str, Field(min_length=1)]
+    object: Annotated[str, Field(min_length=1)]
+    confidence: UnitInterval
+    justification: str = ""
+    scores: dict[str, UnitInterval]
+    score: UnitInterval
+    extractor_id: Slug
+    validator_id: Slug
+
+
+class CompleteEnrichment(GraphCommand):
     pass

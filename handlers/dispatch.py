@@ -2,6 +2,15 @@
 
 from handlers import commands as c
 from handlers.economy import cast_peer_vote, decay_karma, schedule_task
+from handlers.knowledge_handlers import (
+    complete_enrichment,
+    decide_triple,
+    propose_triple,
+    record_graph_model_call,
+    record_plan,
+    reject_triple,
+    request_enrichment,
+)
 from handlers.ledger_handlers import (
     assign_task,
     burn_karma,
@@ -46,4 +55,11 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.DecayKarma: decay_karma,
     c.MintKarma: mint_karma,
     c.BurnKarma: burn_karma,
+    c.RequestEnrichment: request_enrichment,
+    c.RecordGraphModelCall: record_graph_model_call,
+    c.RecordPlan: record_plan,
+    c.ProposeTriple: propose_triple,
+    c.RejectTriple: reject_triple,
+    c.DecideTriple: decide_triple,
+    c.CompleteEnrichment: complete_enrichment,
 }

@@ -73,3 +73,50 @@ def unit_interval(value: Any) -> float | None:
     if 1 < value <= 100:
         value = value / 100
     return float(value) if 0 <= value <= 1 else None
+
+
+def read_answer(answer: str, opener: str) -> Any:
+    """The prompt ends where the JSON starts, so a base model's answer lacks the opener; an
+    instruction-tuned model's answer has it."""
+    if not answer:
+        return None
+    found = find_json(opener + answer, opener)
+    return found if found is not None else find_json(answer, opener)
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def strings(value: Any) -> list[str]:
+    """A list of short strings from a value that should be one (or a single string)."""
+    items = value if isinstance(value, list) else [value] if value else []
+    return [str(item)[:500] for item in items][:20]
+
+
+def triples(value: Any) -> list[dict[str, Any]] | None:
+    """The well-formed triples of an extractor's answer; None if it held no list at all."""
+    while isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
+        value = value[0]
+    if not isinstance(value, list):
+        return None
+    found = []
+    for item in value:
+        if not isinstance(item, dict):
+            continue
+        parts = [str(item.get(k, "")).strip() for k in ("subject", "predicate", "object")]
+        if not all(parts) or any(len(p) > 256 for p in parts):
+            continue
+        confidence = unit_interval(item.get("confidence"))
+        found.append({"subject": parts[0], "predicate": parts[1], "object": parts[2],
+                      "confidence": 0.5 if confidence is None else confidence,
+                      "justification": str(item.get("justification", ""))[:1000]})
+    return found
+
+
+def verdict_scores(verdict: dict[str, Any]) -> dict[str, float] | None:
+    """A validator's three scores in [0, 1]; None unless all three can be read."""
+    values = {k: unit_interval(verdict.get(k)) for k in ("confidence", "clarity", "relevance")}
+    if any(v is None for v in values.values()):
+        return None
+    return {k: float(v) for k, v in values.items()}  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from domain.triage import Scoring, opposite, relation_key
 from knowledge.export import to_graphml
-from knowledge.parsing import find_json, unit_interval
+from knowledge.parsing import find_json, read_answer, triples, unit_interval, verdict_scores
 
 
 def test_the_karma_weighting_threshold_and_floor():
@@ -63,3 +63,23 @@ def test_graphml_export_is_valid_xml_with_every_node_and_edge():
     labels = [d.text for d in root.findall(".//g:node/g:data[@key='node_label']", ns)]
     assert labels == ["A & B", "<B>"]
     assert root.find(".//g:edge", ns).get("source") == "a"
+
+
+def test_an_answer_is_read_with_or_without_the_opener_the_prompt_ended_on():
+    assert read_answer('"a": 1}', "{") == {"a": 1}
+    assert read_answer('Sure: {"a": 1}', "{") == {"a": 1}
+    assert read_answer("", "{") is None
+
+
+def test_only_well_formed_triples_are_kept_from_an_extractors_answer():
+    found = triples([[{"subject": " A ", "predicate": "p", "object": "B", "confidence": "80%"},
+                      {"subject": "A", "predicate": "", "object": "B"}, "noise"]])
+    assert found == [{"subject": "A", "predicate": "p", "object": "B", "confidence": 0.8,
+                      "justification": ""}]
+    assert triples({"subject": "A"}) is None and triples([]) == []
+
+
+def test_a_verdict_needs_all_three_scores():
+    assert verdict_scores({"confidence": 0.9, "clarity": "80%", "relevance": 1}) == {
+        "confidence": 0.9, "clarity": 0.8, "relevance": 1.0}
+    assert verdict_scores({"confidence": 0.9, "clarity": 0.8}) is None
