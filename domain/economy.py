@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import math
+from datetime import datetime
 from decimal import Decimal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.karma import quantize
+from domain.base import Provenance
+from domain.karma import GLOBAL_SCOPE, KarmaAccount, quantize
 from domain.rating import Game, Rating
+from domain.tasks import Task
 
 NonNegative = Field(ge=0, allow_inf_nan=False)
 
@@ -106,6 +109,18 @@ class EconomyPolicy(_Section):
     def unknown_tags(self, tags: tuple[str, ...] | list[str]) -> list[str]:
         return [tag for tag in tags if self.tags and tag not in self.tags]
 
+    def initial_rating(self) -> Rating:
+        """Where an agent's standing starts in a scope it never played in."""
+        return Rating(1500.0, self.volatility.initial_deviation,
+                      self.volatility.initial_volatility)
+
+    def review_succeeded(self, quality: Decimal) -> bool:
+        return quality >= self.reward.success_quality
+
+    def peer_vote(self, up: bool) -> Decimal:
+        """The karma a peer's vote moves: the policy's vote, up or down."""
+        return self.peer_review.vote if up else -self.peer_review.vote
+
 
 class RewardBreakdown(BaseModel):
     """The formula's inputs and result, recorded with the karma entry it caused."""
@@ -144,3 +159,45 @@ def review_game(policy: EconomyPolicy, quality: Decimal) -> Game:
 
 def decay_factor(half_life_days: float, elapsed_seconds: float) -> float:
     return math.pow(0.5, elapsed_seconds / (half_life_days * 86400))
+
+
+def decay_account(policy: EconomyPolicy, account: KarmaAccount, *, as_of: datetime,
+                  at: datetime, provenance: Provenance) -> bool:
+    """Decay the account by the policy's half-life from its last decay up to ``as_of``;
+    False when that period was already decayed."""
+    half_life = policy.decay.half_life_days
+    elapsed = max((as_of - account.decayed_until).total_seconds(), 0.0)
+    factor = Decimal(str(decay_factor(half_life, elapsed)))
+    return account.decay(factor=factor, half_life_days=half_life, as_of=as_of, at=at,
+                         provenance=provenance)
+
+
+def review_reward(policy: EconomyPolicy, account: KarmaAccount, task: Task,
+                  quality: Decimal) -> RewardBreakdown:
+    """The formula on the task's recorded usage, scaled by the deviation of the assignee's
+    global rating before this review counts."""
+    standing, _ = account.rating(GLOBAL_SCOPE, policy.initial_rating())
+    duration_ms, tokens, cpu_ms = task.usage or (0, 0, 0)
+    return reward(policy, task.base_reward, quality, duration_ms, tokens, cpu_ms,
+                  standing.deviation)
+
+
+def settle_review(policy: EconomyPolicy, account: KarmaAccount, task: Task, quality: Decimal,
+                  *, at: datetime, provenance: Provenance) -> RewardBreakdown:
+    """A task's first review settles it on its assignee's account: the stake comes back on a
+    success and is slashed on a failure, the formula's delta is minted (or burned, as far as
+    the balance goes), and the review counts as a rated game globally and in each tag.
+    The order of the entries is part of the ledger: replays and digests depend on it."""
+    breakdown = review_reward(policy, account, task, quality)
+    succeeded = policy.review_succeeded(quality)
+    outcome = "succeeded" if succeeded else "failed review"
+    account.release_stake(task.task_id, returned=succeeded,
+                          reason=f"task {task.task_id} {outcome} (quality {quality})",
+                          at=at, provenance=provenance)
+    account.credit(breakdown.delta, reason=f"review of task {task.task_id}",
+                   task_id=task.task_id, scope=task.tags, formula=breakdown.model_dump(),
+                   at=at, provenance=provenance)
+    account.record_game(review_game(policy, quality), (GLOBAL_SCOPE, *task.tags),
+                        initial=policy.initial_rating(), tau=policy.volatility.tau,
+                        task_id=task.task_id, at=at, provenance=provenance)
+    return breakdown

@@ -18,7 +18,8 @@ from pydantic import Field
 
 from domain.base import Aggregate, AggregateCreated, AggregateEvent, Provenance
 from domain.errors import DuplicateStakeError, InsufficientKarmaError, InvalidAmountError
-from domain.rating import Rating
+from domain.rating import Game, Rating
+from domain.rating import update as update_rating
 
 AMOUNT_PLACES = 6
 MAX_AMOUNT = Decimal(1_000_000)
@@ -258,6 +259,17 @@ class KarmaAccount(Aggregate):
             self.burn(min(amount, self.balance), reason=reason, task_id=task_id, scope=scope,
                       at=at, provenance=provenance, formula=formula)
 
+    def credit(self, delta: Decimal, *, reason: str, task_id: str | None,
+               scope: tuple[str, ...], at: datetime, provenance: Provenance,
+               formula: dict[str, Decimal] | None = None) -> None:
+        """Move a signed amount, as a reward or a peer vote prescribes: a gain is minted, a
+        loss is a penalty burned as far as the balance goes, and zero records nothing."""
+        if delta == 0:
+            return
+        move = self.mint if delta > 0 else self.burn_at_most
+        move(abs(delta), reason=reason, task_id=task_id, scope=scope, at=at,
+             provenance=provenance, formula=formula)
+
     def stake(self, amount: Decimal, *, task_id: str, at: datetime,
               provenance: Provenance) -> None:
         value = validate_amount(amount)
@@ -284,6 +296,16 @@ class KarmaAccount(Aggregate):
         self.trigger_event(StakeSlashed, amount=self.stakes[task_id], task_id=task_id,
                            reason=reason, timestamp=at, provenance=provenance)
 
+    def release_stake(self, task_id: str, *, returned: bool, reason: str, at: datetime,
+                      provenance: Provenance) -> None:
+        """End the stake held for a task: back to the available balance, or slashed. A task
+        with no stake here (none required, or already released) records nothing, so every
+        way a task ends may call this."""
+        if self.stake_on(task_id) is None:
+            return
+        end = self.return_stake if returned else self.slash_stake
+        end(task_id, reason, at=at, provenance=provenance)
+
     def decay(self, *, factor: Decimal, half_life_days: float, as_of: datetime,
               at: datetime, provenance: Provenance) -> bool:
         """Decay the available and scoped balances from the last decay up to ``as_of``.
@@ -303,6 +325,26 @@ class KarmaAccount(Aggregate):
             return initial, 0
         rating, deviation, volatility, games = self.ratings[scope]
         return Rating(rating, deviation, volatility), int(games)
+
+    def games_in(self, scope: str = GLOBAL_SCOPE) -> int:
+        """How many rated games (reviewed tasks) the agent played in the scope."""
+        return self.rating(scope, Rating())[1]
+
+    def karma_in(self, tags: tuple[str, ...] | list[str]) -> Decimal:
+        """The karma that speaks for the agent on work tagged ``tags``: what it holds in those
+        scopes together, or its available balance for untagged work."""
+        if not tags:
+            return self.balance
+        return sum((self.scoped.get(tag, Decimal(0)) for tag in tags), Decimal(0))
+
+    def record_game(self, game: Game, scopes: tuple[str, ...], *, initial: Rating, tau: float,
+                    task_id: str | None, at: datetime, provenance: Provenance) -> None:
+        """One Glicko-2 rating period with one game in each scope, in order; a scope never
+        rated starts from ``initial``."""
+        for scope in scopes:
+            current, played = self.rating(scope, initial)
+            self.rate(scope, update_rating(current, [game], tau), played + 1, task_id=task_id,
+                      at=at, provenance=provenance)
 
     def rate(self, scope: str, rating: Rating, games: int, *, task_id: str | None,
              at: datetime, provenance: Provenance) -> None:
