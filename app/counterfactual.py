@@ -10,16 +10,31 @@ policy, the result equals what the ledger paid.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from adapters.event_store import Ledger
-from domain.base import key_of
+from domain.base import AggregateEvent, key_of
+from domain.catalogue import recorded_class
 from domain.economy import EconomyPolicy
 from domain.errors import DomainError, NotFoundError
-from domain.karma import KarmaAccount, signed
+from domain.karma import KarmaAccount, KarmaBurned, KarmaMinted, signed
+from domain.runs import RunStarted
+from domain.tasks import (
+    PeerVoteCast,
+    ReviewScored,
+    TaskAssigned,
+    TaskCanceled,
+    TaskCompleted,
+    TaskFailed,
+    TaskInputRequired,
+    TaskIssued,
+    TaskRejected,
+    TaskStarted,
+)
 from handlers import commands as c
 from handlers.service import LedgerService
 from readside.queries import Queries
@@ -118,46 +133,65 @@ class _RecordedClock:
         return self.now
 
 
+Builder = Callable[[dict[str, Any], dict[str, Any], str], "c.Command | None"]
+"""Turns a fact (its audit-log row, its payload, the run) back into the command behind it."""
+
+
 def _commands(fact: dict[str, Any], run_id: str) -> list[c.Command]:
     """The command that recorded a fact, as far as karma is concerned."""
-    data, kind = fact["payload"], fact["event_type"]
-    task_id = key_of(fact["originator_id"])
-    match kind:
-        case "RunStarted":
-            return [c.StartRun(run_id=run_id, workflow=data["workflow"], seed=data["seed"])]
-        case "TaskIssued":
-            return [c.IssueTask(run_id=run_id, task_id=task_id, task_type=data["task_type"],
-                                payload=data["payload"], tags=data["tags"],
-                                parent_id=data.get("parent_id"))]
-        case "TaskAssigned":
-            return [c.AssignTask(task_id=task_id, agent_id=data["agent_id"])]
-        case "TaskStarted":
-            return [c.StartTask(task_id=task_id, agent_id=data["agent_id"])]
-        case "TaskInputRequired":
-            return [c.RequestInput(task_id=task_id, question=data["question"])]
-        case "TaskCompleted":
-            return [c.CompleteTask(task_id=task_id, duration_ms=data["duration_ms"],
-                                   tokens=data["tokens"], cpu_ms=data["cpu_ms"])]
-        case "TaskFailed":
-            return [c.FailTask(task_id=task_id, reason=data["reason"])]
-        case "TaskCanceled":
-            return [c.CancelTask(task_id=task_id, reason=data["reason"])]
-        case "TaskRejected":
-            return [c.RejectTask(task_id=task_id, agent_id=data["agent_id"],
-                                 reason=data["reason"])]
-        case "ReviewScored":
-            return [c.ScoreReview(task_id=task_id, reviewer_id=data["reviewer_id"],
-                                  quality=Decimal(data["quality"]), rationale=data["rationale"])]
-        case "PeerVoteCast":
-            return [c.CastPeerVote(task_id=task_id, voter_id=data["voter_id"],
-                                   up=Decimal(data["value"]) > 0)]
-        case "KarmaMinted" | "KarmaBurned" if fact["causation_id"].startswith("command:"):
-            # A karma entry made by hand (not by a review or a vote) is a fact of the run.
-            command = c.MintKarma if kind == "KarmaMinted" else c.BurnKarma
-            return [command(agent_id=key_of(fact["originator_id"]), amount=Decimal(data["amount"]),
-                            reason=data["reason"], task_id=data.get("task_id"),
-                            scope=data.get("scope", []))]
-    return []
+    build = RECORDED_BY.get(recorded_class(fact))
+    command = None if build is None else build(fact, fact["payload"], run_id)
+    return [] if command is None else [command]
+
+
+def _task_id(fact: dict[str, Any]) -> str:
+    return key_of(fact["originator_id"])
+
+
+def _hand_entry(command: type[c.MintKarma | c.BurnKarma]) -> Builder:
+    """A karma entry made by hand (not by a review or a vote) is a fact of the run; one a
+    review or a vote caused comes back by replaying that."""
+
+    def build(fact: dict[str, Any], data: dict[str, Any], _: str) -> c.Command | None:
+        if not fact["causation_id"].startswith("command:"):
+            return None
+        return command(agent_id=key_of(fact["originator_id"]), amount=Decimal(data["amount"]),
+                       reason=data["reason"], task_id=data.get("task_id"),
+                       scope=data.get("scope", []))
+
+    return build
+
+
+RECORDED_BY: dict[type[AggregateEvent], Builder] = {
+    RunStarted: lambda fact, data, run_id: c.StartRun(
+        run_id=run_id, workflow=data["workflow"], seed=data["seed"]),
+    TaskIssued: lambda fact, data, run_id: c.IssueTask(
+        run_id=run_id, task_id=_task_id(fact), task_type=data["task_type"],
+        payload=data["payload"], tags=data["tags"], parent_id=data.get("parent_id")),
+    TaskAssigned: lambda fact, data, _: c.AssignTask(
+        task_id=_task_id(fact), agent_id=data["agent_id"]),
+    TaskStarted: lambda fact, data, _: c.StartTask(
+        task_id=_task_id(fact), agent_id=data["agent_id"]),
+    TaskInputRequired: lambda fact, data, _: c.RequestInput(
+        task_id=_task_id(fact), question=data["question"]),
+    TaskCompleted: lambda fact, data, _: c.CompleteTask(
+        task_id=_task_id(fact), duration_ms=data["duration_ms"], tokens=data["tokens"],
+        cpu_ms=data["cpu_ms"]),
+    TaskFailed: lambda fact, data, _: c.FailTask(task_id=_task_id(fact), reason=data["reason"]),
+    TaskCanceled: lambda fact, data, _: c.CancelTask(
+        task_id=_task_id(fact), reason=data["reason"]),
+    TaskRejected: lambda fact, data, _: c.RejectTask(
+        task_id=_task_id(fact), agent_id=data["agent_id"], reason=data["reason"]),
+    ReviewScored: lambda fact, data, _: c.ScoreReview(
+        task_id=_task_id(fact), reviewer_id=data["reviewer_id"],
+        quality=Decimal(data["quality"]), rationale=data["rationale"]),
+    PeerVoteCast: lambda fact, data, _: c.CastPeerVote(
+        task_id=_task_id(fact), voter_id=data["voter_id"], up=Decimal(data["value"]) > 0),
+    KarmaMinted: _hand_entry(c.MintKarma),
+    KarmaBurned: _hand_entry(c.BurnKarma),
+}
+"""The facts a counterfactual replays, each with the command that recorded it; any other
+fact (a model call, an artifact, a stake) follows from these or moves no karma."""
 
 
 def _agents_named(command: c.Command) -> list[str]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from app.bootstrap import Container
+from domain.karma import KarmaAccount
 from readside.queries import Queries
 
 
@@ -44,7 +45,7 @@ def verify(container: Container) -> Verification:
                 f"view {name} differs from its replay at position {report.position}{where}")
     queries = Queries(container.datastore)
     for row in queries.leaderboard(limit=1000):
-        account = container.ledger.repository.get(f"karma/{row['agent_id']}")
+        account = container.ledger.repository.get(KarmaAccount.id_for(row["agent_id"]))
         result.checked_accounts += 1
         agent = account.agent_id
         if account.balance + account.escrow != (account.minted - account.burned

@@ -26,6 +26,7 @@ from adapters.event_store import Ledger
 from app.bootstrap import ledger_env
 from bench.ledger import fresh_database, server
 from domain.base import Provenance
+from domain.karma import KarmaAccount
 from domain.runs import Run
 from domain.tasks import Task
 from handlers import commands as c
@@ -57,7 +58,7 @@ def generate(service: LedgerService, events: int, rng: random.Random, progress: 
         register = c.RegisterAgent(agent_id=agent, role="reviewer" if agent == "reviewer"
                                    else "worker")
         service.execute(register)
-        accounts[agent] = service.ledger.repository.get(f"karma/{agent}")
+        accounts[agent] = service.ledger.repository.get(KarmaAccount.id_for(agent))
     bar = progress.add_task("generating the ledger", total=events)
     runs: list[str] = []
     head = service.ledger.recorder.max_notification_id()

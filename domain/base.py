@@ -101,7 +101,14 @@ class Aggregate(BaseAggregate[str]):
 
     @classmethod
     def id_for(cls, key: str) -> str:
+        """The id of this kind's aggregate for ``key``: ``Task.id_for("sum-lora")`` is
+        ``task/sum-lora``. A template works too: ``id_for("{agent_id}")``."""
         return f"{cls.id_prefix}/{key}"
+
+    @classmethod
+    def owns(cls, aggregate_id: str) -> bool:
+        """Whether ``aggregate_id`` names an aggregate of this kind (its key: ``key_of``)."""
+        return aggregate_id.startswith(cls.id_for(""))
 
     @classmethod
     def restore_snapshot_state(cls, state: dict[str, Any]) -> dict[str, Any]:

@@ -45,6 +45,9 @@ TERMINAL_STATES = frozenset(
     {TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELED, TaskState.REJECTED}
 )
 
+ACTIVE_STATES = frozenset({TaskState.SUBMITTED, TaskState.WORKING, TaskState.INPUT_REQUIRED})
+"""The states of a task that is still someone's work: every state not terminal."""
+
 
 class TextPart(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -195,6 +198,15 @@ class ModelCalled(AggregateEvent, ModelCallRecord):
 
     def apply(self, task: Task) -> None:
         pass
+
+
+STATE_AFTER: dict[type[AggregateEvent], TaskState] = {
+    TaskIssued: TaskState.SUBMITTED, TaskStarted: TaskState.WORKING,
+    TaskInputRequired: TaskState.INPUT_REQUIRED, TaskCompleted: TaskState.COMPLETED,
+    TaskFailed: TaskState.FAILED, TaskCanceled: TaskState.CANCELED,
+    TaskRejected: TaskState.REJECTED}
+"""The state each event leaves a task in (the others leave it as it was): one map for every
+reader that folds a task's events without loading the aggregate."""
 
 
 class Task(Aggregate):

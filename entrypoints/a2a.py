@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.bootstrap import Container
 from domain.errors import DomainError, ForbiddenError
+from domain.tasks import ArtifactProduced, Task
 from handlers import commands as c
 from readside.queries import Queries
 from swarm.roster import ROLE_OF_TASK, agent_card, all_agents
@@ -90,14 +91,14 @@ def a2a_router(container: Container, caller: Any) -> APIRouter:
 
     def task_result(task_id: str, session_id: str | None = None) -> dict[str, Any]:
         try:
-            task = container.ledger.repository.get(f"task/{task_id}")
+            task = container.ledger.repository.get(Task.id_for(task_id))
         except AggregateNotFoundError:
             raise RpcError(TASK_NOT_FOUND, f"unknown task {task_id!r}") from None
         artifacts = [
             {"artifactId": event.artifact_id, "name": event.name,
              "parts": [part.model_dump(mode="json") for part in event.parts]}
-            for event in container.ledger.events.get(f"task/{task_id}")
-            if type(event).__name__ == "ArtifactProduced"]
+            for event in container.ledger.events.get(task.id)
+            if isinstance(event, ArtifactProduced)]
         return {"kind": "task", "id": task_id, "status": task.state.value,
                 "task_type": task.task_type, "contextId": session_id or task.run_id,
                 "assignee": task.assignee, "artifacts": artifacts,

@@ -7,7 +7,7 @@ from typing import Any
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
-from domain.agents import AgentRegistered, AgentRetired
+from domain.agents import Agent, AgentRegistered, AgentRetired
 from domain.base import key_of
 from projections.base import Projection, handles
 
@@ -15,7 +15,7 @@ from projections.base import Projection, handles
 class AgentsProjection(Projection):
     name = "agents"
     tables = {"agents": "agent_id"}
-    origins = {"agents": "agent/{agent_id}"}
+    origins = {"agents": Agent.id_for("{agent_id}")}
 
     @handles(AgentRegistered)
     def _agent_registered(self, event: AgentRegistered, curs: Cursor[Any], position: int) -> None:

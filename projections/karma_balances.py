@@ -8,7 +8,7 @@ from typing import Any
 from psycopg import Cursor, sql
 
 from adapters.karma_sql import TOPICS, kinds_adding_to, labels_in, signed_amount
-from domain.karma import TOTALS, EntryKind, KarmaAccountOpened
+from domain.karma import TOTALS, EntryKind, KarmaAccount, KarmaAccountOpened
 from projections.base import Projection
 from projections.staging import topic
 
@@ -47,7 +47,7 @@ MOVE_BALANCES = sql.SQL(
 class KarmaBalancesProjection(Projection):
     name = "karma_balances"
     tables = {"karma_balances": "agent_id"}
-    origins = {"karma_balances": "karma/{agent_id}"}
+    origins = {"karma_balances": KarmaAccount.id_for("{agent_id}")}
     staged = True
 
     def apply_staged(self, curs: Cursor[Any], after: int) -> None:

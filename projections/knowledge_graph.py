@@ -14,6 +14,7 @@ from domain.graph import (
     EnrichmentRequested,
     GraphEdge,
     GraphNode,
+    KnowledgeGraph,
     TripleAccepted,
     edge_score,
 )
@@ -36,8 +37,8 @@ class KnowledgeGraphProjection(Projection):
     name = "knowledge_graph"
     tables = {"kg_nodes": "graph_id, node_id", "kg_edges": "graph_id, edge_id",
               "kg_enrichments": "enrichment_id"}
-    origins = {"kg_nodes": "graph/{graph_id}", "kg_edges": "graph/{graph_id}",
-               "kg_enrichments": "graph/{graph_id}"}
+    origins = dict.fromkeys(("kg_nodes", "kg_edges", "kg_enrichments"),
+                            KnowledgeGraph.id_for("{graph_id}"))
 
     @staticmethod
     def _node(curs: Cursor[Any], graph_id: str, node: GraphNode, position: int) -> None:

@@ -10,6 +10,7 @@ from psycopg import Cursor, sql
 
 from adapters.karma_sql import TOPICS, kind_of, kinds_moving, labels_in, signed_amount
 from domain.karma import (
+    KarmaAccount,
     KarmaBurned,
     KarmaDecayed,
     KarmaMinted,
@@ -95,8 +96,8 @@ class ReputationProjection(Projection):
     name = "reputation"
     tables = {"karma_scoped": "agent_id, scope", "karma_entries": "position",
               "stakes": "task_id, agent_id, staked_at", "ratings": "agent_id, scope"}
-    origins = {"karma_scoped": "karma/{agent_id}", "stakes": "karma/{agent_id}",
-               "ratings": "karma/{agent_id}"}
+    origins = dict.fromkeys(("karma_scoped", "stakes", "ratings"),
+                            KarmaAccount.id_for("{agent_id}"))
     staged = True
 
     def apply_staged(self, curs: Cursor[Any], after: int) -> None:

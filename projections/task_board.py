@@ -6,10 +6,12 @@ from typing import Any
 
 from psycopg import Cursor, sql
 
-from domain.runs import RunFinished, RunStarted
+from domain.runs import Run, RunFinished, RunStarted
 from domain.tasks import (
+    STATE_AFTER,
     ArtifactProduced,
     ReviewScored,
+    Task,
     TaskAssigned,
     TaskCanceled,
     TaskCompleted,
@@ -18,17 +20,12 @@ from domain.tasks import (
     TaskIssued,
     TaskRejected,
     TaskStarted,
-    TaskState,
 )
 from projections.base import Projection
 from projections.staging import topic, topics
 
 TASK_EVENTS = (TaskIssued, TaskAssigned, TaskStarted, ArtifactProduced, TaskInputRequired,
                TaskCompleted, TaskFailed, TaskCanceled, TaskRejected, ReviewScored)
-STATE_AFTER = {TaskIssued: TaskState.SUBMITTED, TaskStarted: TaskState.WORKING,
-               TaskInputRequired: TaskState.INPUT_REQUIRED, TaskCompleted: TaskState.COMPLETED,
-               TaskFailed: TaskState.FAILED, TaskCanceled: TaskState.CANCELED,
-               TaskRejected: TaskState.REJECTED}
 
 START_RUNS = sql.SQL(
     "INSERT INTO runs (run_id, workflow, config_digest, seed, code_version, started_at,"
@@ -94,7 +91,7 @@ FOLD_TASKS = sql.SQL(
 class TaskBoardProjection(Projection):
     name = "task_board"
     tables = {"runs": "run_id", "tasks": "task_id"}
-    origins = {"runs": "run/{run_id}", "tasks": "task/{task_id}"}
+    origins = {"runs": Run.id_for("{run_id}"), "tasks": Task.id_for("{task_id}")}
     staged = True
 
     def apply_staged(self, curs: Cursor[Any], after: int) -> None:

@@ -11,8 +11,26 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from domain import graph, tasks
+from domain.catalogue import recorded_class
+from domain.graph import ConflictResolved, TripleAccepted
 from domain.karma import EntryKind, signed
+from domain.tasks import (
+    ArtifactProduced,
+    PeerVoteCast,
+    ReviewScored,
+    Task,
+    TaskCompleted,
+    TaskFailed,
+    TaskIssued,
+    TaskStarted,
+)
 from readside.queries import Queries
+
+BEHIND_AN_ENTRY = frozenset({ArtifactProduced, TaskCompleted, TaskIssued, tasks.ModelCalled})
+"""A task's events that explain the karma its review or vote moved: the work and its inputs."""
+TIMED_ENDS = frozenset({TaskCompleted, TaskFailed})
+"""The events that end the time a run's timeline gives a task (from its TaskStarted)."""
 
 
 @dataclass
@@ -64,11 +82,10 @@ def chain(queries: Queries, event_id: str) -> list[dict[str, Any]]:
             command, f"entered by hand ({command})")
         return [{"event_id": event_id, "event_type": "command", "summary": summary}]
     steps = [_step(cause)]
-    if cause["originator_id"].startswith("task/"):
+    if Task.owns(cause["originator_id"]):
         related = queries.events_of(cause["originator_id"])
         for event in reversed(related):
-            if event["event_type"] in ("ArtifactProduced", "TaskCompleted", "TaskIssued",
-                                       "ModelCalled") and event["position"] < cause["position"]:
+            if recorded_class(event) in BEHIND_AN_ENTRY and event["position"] < cause["position"]:
                 steps.append(_step(event))
     return steps
 
@@ -76,28 +93,33 @@ def chain(queries: Queries, event_id: str) -> list[dict[str, Any]]:
 def _step(event: dict[str, Any]) -> dict[str, Any]:
     payload = event["payload"]
     summaries = {
-        "ReviewScored": lambda: (f"{payload['reviewer_id']} scored {payload['quality']}: "
-                                 f"{payload['rationale']}"),
-        "PeerVoteCast": lambda: (f"{payload['voter_id']} voted {payload['value']} on "
-                                 f"{payload['target_id']}'s task {payload['target_task_id']}"),
-        "ArtifactProduced": lambda: f"artifact {payload['name'] or payload['artifact_id']} "
-                                    f"{payload['content_hash']}",
-        "TaskCompleted": lambda: (f"completed in {payload['duration_ms']} ms, "
-                                  f"{payload['tokens']} tokens, {payload['cpu_ms']} ms CPU"),
-        "TaskIssued": lambda: f"{payload['task_type']} issued, tags {payload['tags']}",
-        "ModelCalled": lambda: (f"{payload.get('agent') or payload.get('purpose')} asked "
-                                f"{payload['model']} ({payload['prompt_tokens']}+"
-                                f"{payload['completion_tokens']} tokens, "
-                                f"{payload['latency_ms']} ms)"),
-        "TripleAccepted": lambda: (f"{payload['validator']} accepted {payload['edge']['source']}"
-                                   f" {payload['edge']['relation']} "
-                                   f"{payload['edge']['target']} (score {payload['score']})"),
-        "ConflictResolved": lambda: (f"edge {payload['superseded']['id']} superseded by "
-                                     f"{payload['winner_edge_id']}: {payload['reason']}"),
+        ReviewScored: lambda: (f"{payload['reviewer_id']} scored {payload['quality']}: "
+                               f"{payload['rationale']}"),
+        PeerVoteCast: lambda: (f"{payload['voter_id']} voted {payload['value']} on "
+                               f"{payload['target_id']}'s task {payload['target_task_id']}"),
+        ArtifactProduced: lambda: f"artifact {payload['name'] or payload['artifact_id']} "
+                                  f"{payload['content_hash']}",
+        TaskCompleted: lambda: (f"completed in {payload['duration_ms']} ms, "
+                                f"{payload['tokens']} tokens, {payload['cpu_ms']} ms CPU"),
+        TaskIssued: lambda: f"{payload['task_type']} issued, tags {payload['tags']}",
+        TripleAccepted: lambda: (f"{payload['validator']} accepted {payload['edge']['source']}"
+                                 f" {payload['edge']['relation']} "
+                                 f"{payload['edge']['target']} (score {payload['score']})"),
+        ConflictResolved: lambda: (f"edge {payload['superseded']['id']} superseded by "
+                                   f"{payload['winner_edge_id']}: {payload['reason']}"),
+        tasks.ModelCalled: lambda: _model_call(payload),
+        graph.ModelCalled: lambda: _model_call(payload),
     }
-    summary = summaries.get(event["event_type"], lambda: event["event_type"])()
+    summary = summaries.get(recorded_class(event), lambda: event["event_type"])()
     return {"event_id": event["event_id"], "event_type": event["event_type"],
             "position": event["position"], "at": event["occurred_at"], "summary": summary}
+
+
+def _model_call(payload: dict[str, Any]) -> str:
+    # Both contexts' model calls read alike: the graph's names its agent, a task's its purpose.
+    return (f"{payload.get('agent') or payload.get('purpose')} asked {payload['model']} "
+            f"({payload['prompt_tokens']}+{payload['completion_tokens']} tokens, "
+            f"{payload['latency_ms']} ms)")
 
 
 def timeline(queries: Queries, run_id: str) -> dict[str, Any]:
@@ -108,9 +130,10 @@ def timeline(queries: Queries, run_id: str) -> dict[str, Any]:
     durations: dict[str, float] = {}
     for event in events:
         task = event["originator_id"]
-        if event["event_type"] == "TaskStarted":
+        kind = recorded_class(event)
+        if kind is TaskStarted:
             started.setdefault(task, event["occurred_at"])
-        elif event["event_type"] in ("TaskCompleted", "TaskFailed") and task in started:
+        elif kind in TIMED_ENDS and task in started:
             durations[task] = (event["occurred_at"] - started[task]).total_seconds()
     counts: dict[str, int] = {}
     for event in events:

@@ -15,12 +15,17 @@ from typing import Any
 
 from adapters.event_store import Ledger
 from domain.base import key_of
+from domain.catalogue import recorded_class
 from domain.errors import NotFoundError
+from domain.tasks import (
+    STATE_AFTER,
+    ArtifactProduced,
+    ReviewScored,
+    Task,
+    TaskAssigned,
+    TaskIssued,
+)
 from readside.queries import Queries
-
-TASK_STATES = {"TaskIssued": "submitted", "TaskStarted": "working",
-               "TaskInputRequired": "input-required", "TaskCompleted": "completed",
-               "TaskFailed": "failed", "TaskCanceled": "canceled", "TaskRejected": "rejected"}
 
 
 class TimeTravelError(ValueError):
@@ -97,21 +102,21 @@ class TimeMachine:
 
 
 def _fold_task(tasks: dict[str, dict[str, Any]], event: dict[str, Any]) -> None:
-    if not event["originator_id"].startswith("task/"):
+    if not Task.owns(event["originator_id"]):
         return
     task_id = key_of(event["originator_id"])
-    kind, payload = event["event_type"], event["payload"]
+    kind, payload = recorded_class(event), event["payload"]
     task = tasks.setdefault(task_id, {"state": None, "assignee": None, "artifacts": 0,
                                       "reviews": 0, "task_type": None})
-    if kind == "TaskIssued":
+    if kind in STATE_AFTER:
+        task["state"] = STATE_AFTER[kind]
+    if kind is TaskIssued:
         task["task_type"] = payload["task_type"]
-    if kind in TASK_STATES:
-        task["state"] = TASK_STATES[kind]
-    if kind == "TaskAssigned":
+    elif kind is TaskAssigned:
         task["assignee"] = payload["agent_id"]
-    elif kind == "ArtifactProduced":
+    elif kind is ArtifactProduced:
         task["artifacts"] += 1
-    elif kind == "ReviewScored":
+    elif kind is ReviewScored:
         task["reviews"] += 1
 
 

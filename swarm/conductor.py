@@ -14,8 +14,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from domain.base import key_of
+from domain.base import AggregateEvent, key_of
 from domain.errors import AlreadyExistsError
+from domain.karma import KarmaAccount
+from domain.runs import RunFinished
+from domain.tasks import (
+    ACTIVE_STATES,
+    STATE_AFTER,
+    TERMINAL_STATES,
+    ArtifactProduced,
+    ReviewScored,
+    Task,
+    TaskAssigned,
+    TaskFailed,
+    TaskIssued,
+    TaskState,
+)
 from handlers import commands as c
 from handlers.service import LedgerService
 from swarm.roster import ROLE_OF_TASK, Role, agent_ids, all_agents
@@ -43,7 +57,7 @@ class TaskFacts:
     task_type: str
     payload: dict[str, Any]
     parent_id: str | None
-    state: str = "submitted"
+    state: TaskState = TaskState.SUBMITTED
     assignee: str | None = None
     text: str = ""
     data: dict[str, Any] = field(default_factory=dict)
@@ -87,30 +101,29 @@ class Conductor:
             self.position = position
             if event.provenance.run_id != self.run_id:
                 continue
-            kind = type(event).__name__
-            if kind == "RunFinished":
+            if isinstance(event, RunFinished):
                 self.finished = True
-            if not event.originator_id.startswith("task/"):
+            if not Task.owns(event.originator_id):
                 continue
             task_id = key_of(event.originator_id)
-            if kind == "TaskIssued":
+            if isinstance(event, TaskIssued):
                 self.tasks[task_id] = TaskFacts(event.task_type, event.payload, event.parent_id)
                 self.topic = self.topic or event.payload.get("topic", "")
-                continue
-            facts = self.tasks.get(task_id)
-            if facts is None:
-                continue
-            if kind == "TaskAssigned":
+            elif (facts := self.tasks.get(task_id)) is not None:
+                self._fold(facts, event)
+
+    def _fold(self, facts: TaskFacts, event: AggregateEvent) -> None:
+        """One event of a task the conductor knows, after its TaskIssued."""
+        facts.state = STATE_AFTER.get(type(event), facts.state)
+        match event:
+            case TaskAssigned():
                 facts.assignee = event.agent_id
-            elif kind in ("TaskStarted", "TaskCompleted", "TaskFailed", "TaskCanceled",
-                          "TaskRejected"):
-                facts.state = {"TaskStarted": "working"}.get(kind, kind[4:].lower())
-            if kind == "TaskFailed":
+            case TaskFailed():
                 facts.reason = event.reason
-            elif kind == "ArtifactProduced":
+            case ArtifactProduced():
                 facts.content_hash = event.content_hash
                 self._absorb(facts, event.parts)
-            elif kind == "ReviewScored":
+            case ReviewScored():
                 facts.reviewed = True
 
     @staticmethod
@@ -128,9 +141,9 @@ class Conductor:
         if self.finished:
             return
         for task_id, facts in list(self.tasks.items()):
-            if facts.state == "completed" and facts.task_type in REVIEWED:
+            if facts.state is TaskState.COMPLETED and facts.task_type in REVIEWED:
                 self._request_review(task_id, facts)
-            if facts.state != "completed":
+            if facts.state is not TaskState.COMPLETED:
                 continue
             if facts.task_type == "Fetch_Paper":
                 self._issue(f"summarise.{facts.payload['paper']}", "Summarise_Paper",
@@ -152,26 +165,25 @@ class Conductor:
         # has a size limit (64 KiB), which a corpus of many papers would otherwise pass.
         figures = [{k: v for k, v in row.items() if k != "sentence"}
                    for facts in self._of("Extract_Metrics").values()
-                   if facts.state == "completed"
+                   if facts.state is TaskState.COMPLETED
                    for row in facts.data.get("figures", [])][:MAX_COMPARED_FIGURES]
         compare = self._issue("compare", "Compare_Methods", {"figures": figures})
-        if compare is None or compare.state not in ("completed", "failed", "canceled",
-                                                    "rejected"):
+        if compare is None or compare.state not in TERMINAL_STATES:
             return
-        if compare.state == "completed":
+        if compare.state is TaskState.COMPLETED:
             for persona in PERSONAS:
                 self._issue(f"critique.{persona}", "Critique_Claim",
                             {"persona": persona, "claim": compare.text}, parent=self._id("compare"))
         critiques = [self.tasks.get(self._id(f"critique.{p}")) for p in PERSONAS]
-        if compare.state == "completed" and not all(
-                t is not None and t.state not in ("submitted", "working") for t in critiques):
+        if compare.state is TaskState.COMPLETED and not all(
+                t is not None and t.state not in ACTIVE_STATES for t in critiques):
             return
         self._issue("synthesise", "Synthesise_Report", self._synthesis_payload(compare, critiques))
         report = self.tasks.get(self._id("synthesise"))
-        if report is not None and report.state not in ("submitted", "working") and (
-                report.state != "completed" or report.reviewed
+        if report is not None and report.state not in ACTIVE_STATES and (
+                report.state is not TaskState.COMPLETED or report.reviewed
                 or self._review_failed(self._id("synthesise"))):
-            outcome = "succeeded" if report.state == "completed" else "failed"
+            outcome = "succeeded" if report.state is TaskState.COMPLETED else "failed"
             self.service.execute(c.FinishRun(
                 run_id=self.run_id, outcome=outcome,
                 summary=f"{len(self._of('Fetch_Paper'))} papers; report {report.state}"))
@@ -181,10 +193,11 @@ class Conductor:
         summaries = [{"paper": facts.payload["paper"], "method": facts.data.get("method", ""),
                       "summary": facts.text}
                      for facts in self._of("Summarise_Paper").values()
-                     if facts.state == "completed"]
-        debate = {persona: (t.data.get("points", []) if t and t.state == "completed" else [])
+                     if facts.state is TaskState.COMPLETED]
+        debate = {persona: (t.data.get("points", []) if t and t.state is TaskState.COMPLETED
+                            else [])
                   for persona, t in zip(PERSONAS, critiques, strict=True)}
-        done = compare.state == "completed"
+        done = compare.state is TaskState.COMPLETED
         return {"topic": self.topic, "summaries": summaries, "debate": debate,
                 "table": compare.data.get("markdown", "") if done else "",
                 "narrative": compare.text if done else ""}
@@ -194,15 +207,15 @@ class Conductor:
         paper = self.tasks[fetch_id].payload["paper"]
         for step in (f"fetch.{paper}", f"summarise.{paper}", f"metrics.{paper}"):
             facts = self.tasks.get(self._id(step))
-            if facts is None or facts.state in ("submitted", "working", "input-required"):
+            if facts is None or facts.state in ACTIVE_STATES:
                 return False
-            if facts.state != "completed":
+            if facts.state is not TaskState.COMPLETED:
                 return True
         return True
 
     def _review_failed(self, task_id: str) -> bool:
         review = self.tasks.get(self._id(f"review.{task_id.removeprefix(self.run_id + '.')}"))
-        return review is not None and review.state in ("failed", "canceled", "rejected")
+        return review is not None and review.state in TERMINAL_STATES - {TaskState.COMPLETED}
 
     def _request_review(self, task_id: str, facts: TaskFacts) -> None:
         local = task_id.removeprefix(self.run_id + ".")
@@ -246,7 +259,7 @@ class Conductor:
 
     def _loads(self, candidates: list[str]) -> dict[str, int]:
         held = [facts.assignee for facts in self.tasks.values()
-                if facts.state in ("submitted", "working", "input-required")]
+                if facts.state in ACTIVE_STATES]
         return {agent: held.count(agent) for agent in candidates}
 
     def _stake(self, task_type: str) -> Any:
@@ -256,7 +269,7 @@ class Conductor:
         wanted = policy.stake_for(policy.base_reward(task_type))
         if not wanted:
             return None
-        balances = [self.service.ledger.repository.get(f"karma/{agent}").balance
+        balances = [self.service.ledger.repository.get(KarmaAccount.id_for(agent)).balance
                     for agent in agent_ids(ROLE_OF_TASK[task_type])]
         return None if max(balances) >= wanted else 0
 

@@ -13,6 +13,7 @@ import orjson
 from adapters.llm_replay import RecordedCall
 from app.bootstrap import Container
 from domain.errors import NotFoundError
+from domain.tasks import ModelCalled, TaskState
 from swarm.conductor import Conductor, TaskFacts
 
 
@@ -45,7 +46,9 @@ def load_recording(container: Container, run_id: str) -> Recording:
         raise NotFoundError(f"unknown run {run_id!r}")
     facts.observe(events)
     for _, event in events:
-        if type(event).__name__ == "ModelCalled":
+        # A task's model calls only: a knowledge graph's (graph.ModelCalled) are no answers
+        # the swarm's agents asked for.
+        if isinstance(event, ModelCalled):
             calls.append(RecordedCall(event.purpose, event.prompt_digest, event.response,
                                       event.model, event.prompt_tokens,
                                       event.completion_tokens))
@@ -88,6 +91,6 @@ def _fingerprint(facts: TaskFacts, run_id: str) -> str:
 
 
 def _describe(facts: TaskFacts) -> str:
-    if facts.state == "completed":
+    if facts.state is TaskState.COMPLETED:
         return f"completed with artifact {facts.content_hash}"
     return f"{facts.state}" + (f": {facts.reason}" if facts.reason else "")

@@ -17,6 +17,7 @@ from adapters.llm import LanguageModel
 from adapters.vector_store import PassageStore
 from app.bootstrap import Container
 from app.settings import Settings
+from domain.tasks import TaskState
 from handlers.service import new_id
 from streams.topology import declare_at
 from swarm.conductor import Conductor
@@ -145,7 +146,7 @@ def _digest(papers: dict[str, str], topic: str) -> str:
 
 def report_of(conductor: Conductor) -> str | None:
     report = conductor.tasks.get(f"{conductor.run_id}.synthesise")
-    return report.text if report is not None and report.state == "completed" else None
+    return report.text if report is not None and report.state is TaskState.COMPLETED else None
 
 
 def write_report(conductor: Conductor, folder: Path) -> Path | None:

@@ -19,7 +19,7 @@ from eventsourcing.application import AggregateNotFoundError
 from pydantic import BaseModel, ConfigDict
 
 from domain.errors import IllegalTransitionError, NotFoundError
-from domain.tasks import Part, TaskState
+from domain.tasks import Part, Task, TaskState
 from handlers import commands as c
 from handlers.service import LedgerService
 
@@ -95,9 +95,17 @@ class TaskWorker:
                 continue
         return self._claim(message)
 
+    def assignee_of(self, task_id: str) -> str | None:
+        """The agent the ledger says holds the task, if any (eventsourcing's
+        AggregateNotFoundError for a task it does not hold)."""
+        return self._task(task_id).assignee
+
+    def _task(self, task_id: str) -> Task:
+        return self.service.ledger.repository.get(Task.id_for(task_id))
+
     def _claim(self, message: TaskMessage) -> Claim:
         try:
-            task = self.service.ledger.repository.get(f"task/{message.task_id}")
+            task = self._task(message.task_id)
         except AggregateNotFoundError:
             raise NotFoundError(f"unknown task {message.task_id!r}") from None
         if task.state.is_terminal:
@@ -132,7 +140,7 @@ class TaskWorker:
         ], self.actor)
 
     def fail(self, message: TaskMessage, reason: str, record: list[c.Command] = ()) -> None:
-        task = self.service.ledger.repository.get(f"task/{message.task_id}")
+        task = self._task(message.task_id)
         if task.state.is_terminal:
             return
         mine = task.assignee == self.agent_id

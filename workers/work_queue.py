@@ -64,7 +64,8 @@ class Crew:
         able = self.able(task.task_type)
         if not able:
             return None
-        assignee = able[0].service.ledger.repository.get(f"task/{task.task_id}").assignee
+        # Every worker reads the same ledger, so the first can say who holds the task.
+        assignee = able[0].assignee_of(task.task_id)
         if assignee is not None:
             return self.workers.get(assignee)
         return next((w for w in able if not self._busy[w.agent_id].locked()), able[0])

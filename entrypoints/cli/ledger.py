@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from domain.agents import Agent
 from entrypoints.cli.common import (
     JsonFlag,
     console,
@@ -58,7 +59,7 @@ def tokens_create(
         if role is Role.AGENT:
             if agent is None:
                 raise ValueError("an agent token needs --agent")
-            if f"agent/{agent}" not in built.ledger.repository:
+            if Agent.id_for(agent) not in built.ledger.repository:
                 raise ValueError(f"unknown agent {agent!r}: register it first")
         elif agent is not None:
             raise ValueError("an admin token takes no --agent")
