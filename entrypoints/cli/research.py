@@ -10,10 +10,9 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from entrypoints.cli.common import _run_until_signal, app, console, container, ready_model
-from entrypoints.cli.tables import leaderboard_table
+from entrypoints.cli.tables import earnings_table, leaderboard_table
 from readside.queries import Queries
 
 research_app = typer.Typer(help="The research swarm (seed 000).", no_args_is_help=True)
@@ -149,7 +148,8 @@ def replay(
         divergence = first_divergence(recording.facts, conductor)
         if divergence is None:
             console.print(f"[green]identical[/green]: every task of {research.run_id} ended as "
-                          f"in {run_id}, with the same artifacts")
+                          f"in {run_id}, with the same artifacts (the agents doing them may "
+                          "differ: the scheduler weighs the karma they hold now)")
             return
         console.print(f"[red]first divergence[/red] at task [bold]{divergence.task}[/bold]\n"
                       f"  recorded: {divergence.recorded}\n  replayed: {divergence.replayed}")
@@ -163,15 +163,15 @@ def _print_replay_earnings(built, run_id: str) -> None:
 
     built.projections.catch_up()
     earned = counterfactual(Queries(built.datastore), run_id, built.service.policy)
-    table = Table("rank", "agent", "earned", title=f"karma earned in {run_id} (computed, not "
-                  "paid: a replay leaves the real balances alone)")
-    for rank, standing in enumerate(earned.counterfactual, start=1):
-        table.add_row(str(rank), standing.agent_id, str(standing.earned))
-    console.print(table)
+    rows = [{"rank": rank, "agent_id": s.agent_id, "earned": s.earned}
+            for rank, s in enumerate(earned.counterfactual, start=1)]
+    console.print(earnings_table(rows, f"karma earned in replay {run_id}: computed, not paid "
+                                       "(the real balances are left alone)"))
 
 
 def _with_progress(research, papers: dict[str, str] | None, timeout: float):
     from app import logs
+    from domain.tasks import ACTIVE_STATES
     from workers.work_queue import QUEUE_LOG
 
     # The bars tell what the agents do; only warnings and errors are worth a log line here.
@@ -184,8 +184,7 @@ def _with_progress(research, papers: dict[str, str] | None, timeout: float):
         def show(conductor) -> None:
             for stage, bar in shown.items():
                 tasks = [t for t in conductor.tasks.values() if t.task_type == stage]
-                ended = sum(t.state not in ("submitted", "working", "input-required")
-                            for t in tasks)
+                ended = sum(t.state not in ACTIVE_STATES for t in tasks)
                 bars.update(bar, total=len(tasks), completed=ended)
 
         return asyncio.run(research.run(papers, show, timeout))

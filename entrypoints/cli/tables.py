@@ -22,6 +22,9 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from domain.catalogue import recorded_class
+from readside.provenance import TIMED_ENDS
+
 NOTHING = "—"
 CAUSED_BY = "← caused by"
 CENT = Decimal("0.01")
@@ -152,6 +155,17 @@ def leaderboard_table(rows: Sequence[Row], tag: str | None = None,
     for row in rows:
         table.add_row(str(row["rank"]), row["agent_id"],
                       *(rounded(row[column]) for column in amounts))
+    return table
+
+
+def earnings_table(rows: Sequence[Row], title: str) -> Table:
+    """What each agent earned: ranks, names in full, amounts rounded like the leaderboard's."""
+    table = new_table(title, caption="amounts rounded to 0.01")
+    number_column(table, "rank")
+    id_column(table, "agent")
+    number_column(table, "earned")
+    for row in rows:
+        table.add_row(str(row["rank"]), row["agent_id"], rounded(row["earned"]))
     return table
 
 
@@ -332,7 +346,7 @@ def timeline_table(shown: Mapping[str, Any]) -> Table:
 
 def _event_took(event: Row, shown: Mapping[str, Any]) -> str:
     seconds = shown["task_seconds"].get(event["originator_id"])
-    if seconds is None or event["event_type"] not in ("TaskCompleted", "TaskFailed"):
+    if seconds is None or recorded_class(event) not in TIMED_ENDS:
         return event["event_type"]
     return f"{event['event_type']} ({seconds:.3f} s)"
 

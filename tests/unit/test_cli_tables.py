@@ -268,7 +268,8 @@ def test_a_timeline_keeps_ledger_order_and_says_whose_clock_timed_each_event():
     # Writers read their clocks before saving: position 3 was recorded at 0.118 s, after
     # position 2 at 0.120 s.
     offsets = [0, 0.120, 0.118, 0.2]
-    events = [{"position": 40 + i, "event_type": kind, "originator_id": f"task/{RUN}.{local}",
+    events = [{"position": 40 + i, "context": "tasks", "event_type": kind,
+               "originator_id": f"task/{RUN}.{local}",
                "occurred_at": T0 + timedelta(seconds=offset)}
               for i, (offset, kind, local) in enumerate(zip(
                   offsets, ["TaskIssued", "TaskStarted", "ArtifactProduced", "TaskCompleted"],
@@ -281,3 +282,12 @@ def test_a_timeline_keeps_ledger_order_and_says_whose_clock_timed_each_event():
     assert [(row[0], row[1]) for row in rows] == [
         ("40", "0.000"), ("41", "0.120"), ("42", "0.118"), ("43", "0.200")]
     assert "by the clock of the process that wrote each event" in words(lines)
+
+
+def test_a_replays_earnings_name_every_agent_in_full():
+    rows = [{"rank": rank, "agent_id": agent, "earned": amount(rank)}
+            for rank, agent in enumerate(AGENTS, start=1)]
+    title = f"karma earned in replay {RUN}: computed, not paid (the real balances are left alone)"
+    lines = render(tables.earnings_table(rows, title))
+    assert_readable(lines, *AGENTS, RUN)
+    assert "computed, not paid" in words(lines)
