@@ -5,10 +5,7 @@ import orjson
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
-import domain.graph  # noqa: F401 - every module that defines events, so that all are seen
-import domain.karma  # noqa: F401
-import domain.runs  # noqa: F401
-import domain.tasks  # noqa: F401
+import domain.catalogue  # noqa: F401 - imports every module that defines events
 from adapters.event_store import PydanticMapper
 from domain.agents import AgentRegistered
 from domain.base import event_classes

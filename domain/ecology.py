@@ -1,0 +1,238 @@
+"""The ecology's aggregates (seed 002): an organelle, which answers checked tasks, earns and
+spends energy and may be culled, and the colony of one ecology run, which closes generations
+and records assimilation attempts and merges.
+
+The events record what happened, not how it was decided: an energy charge says what was paid
+and what was left unpaid, so a replay folds the events without the policy that priced them,
+and a recorded decision can be re-decided under other thresholds (``karma ecology replay``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import Field
+
+from domain.base import Aggregate, AggregateCreated, AggregateEvent, Provenance
+from domain.energy import EnergyPolicy, OrganelleCulledError, Purse
+from domain.errors import IllegalTransitionError
+
+Amount = Decimal
+
+
+class OrganelleSpawned(AggregateCreated):
+    organelle_id: str
+    colony_id: str
+    energy: Amount = Field(ge=0)
+    parents: tuple[str, ...] = ()
+    """The organelles it was merged from; none for a founder."""
+    adapter_digest: str = Field(max_length=80)
+
+    def apply(self, organelle: Organelle) -> None:
+        organelle.organelle_id = self.organelle_id
+        organelle.colony_id = self.colony_id
+        organelle.purse = Purse(balance=self.energy)
+        organelle.parents = self.parents
+        organelle.adapter_digest = self.adapter_digest
+        organelle.episodes = 0
+
+
+class EpisodeScored(AggregateEvent):
+    """An answer the organelle gave and the checker's verdict, with what it cost."""
+
+    generation: int = Field(ge=0)
+    family: str = Field(max_length=64)
+    difficulty: int = Field(ge=1)
+    question: str = Field(max_length=4096)
+    answer: str = Field(max_length=4096)
+    score: float = Field(ge=0, le=1)
+    checker: str = Field(max_length=80)
+    tokens: int = Field(ge=0)
+    latency_ms: int = Field(ge=0)
+
+    def apply(self, organelle: Organelle) -> None:
+        organelle.episodes += 1
+
+
+class EnergyCredited(AggregateEvent):
+    amount: Amount = Field(ge=0)
+    kept: Amount = Field(ge=0)
+    """What the cap let in; the rest is overflow."""
+    reason: str = Field(max_length=256)
+
+    def apply(self, organelle: Organelle) -> None:
+        purse = organelle.purse
+        organelle.purse = replace(purse, balance=purse.balance + self.kept,
+                                  earned=purse.earned + self.kept,
+                                  overflow=purse.overflow + self.amount - self.kept)
+
+
+class EnergyCharged(AggregateEvent):
+    amount: Amount = Field(ge=0)
+    paid: Amount = Field(ge=0)
+    strikes: int = Field(ge=0)
+    """Charges in a row not paid in full, this one included."""
+    reason: str = Field(max_length=256)
+
+    def apply(self, organelle: Organelle) -> None:
+        purse = organelle.purse
+        organelle.purse = replace(purse, balance=purse.balance - self.paid,
+                                  spent=purse.spent + self.paid,
+                                  unpaid=purse.unpaid + self.amount - self.paid,
+                                  strikes=self.strikes)
+
+
+class OrganelleCulled(AggregateEvent):
+    reason: str = Field(max_length=512)
+
+    def apply(self, organelle: Organelle) -> None:
+        organelle.purse = replace(organelle.purse, culled=True)
+
+
+class Organelle(Aggregate):
+    id_prefix = "organelle"
+
+    @classmethod
+    def spawn(cls, organelle_id: str, *, colony_id: str, policy: EnergyPolicy,
+              adapter_digest: str, parents: tuple[str, ...] = (), at: datetime,
+              provenance: Provenance) -> Organelle:
+        return cls._create(OrganelleSpawned, id=cls.id_for(organelle_id),
+                           organelle_id=organelle_id, colony_id=colony_id,
+                           energy=policy.initial, parents=parents,
+                           adapter_digest=adapter_digest, timestamp=at, provenance=provenance)
+
+    @property
+    def culled(self) -> bool:
+        return self.purse.culled
+
+    def score_episode(self, *, at: datetime, provenance: Provenance, **episode: object) -> None:
+        self._ensure_alive()
+        self.trigger_event(EpisodeScored, timestamp=at, provenance=provenance, **episode)
+
+    def credit(self, amount: Decimal, reason: str, policy: EnergyPolicy, *, at: datetime,
+               provenance: Provenance) -> None:
+        after = self.purse.credit(amount, policy)
+        self.trigger_event(EnergyCredited, amount=amount, kept=after.earned - self.purse.earned,
+                           reason=reason, timestamp=at, provenance=provenance)
+
+    def charge(self, amount: Decimal, reason: str, policy: EnergyPolicy, *, at: datetime,
+               provenance: Provenance) -> None:
+        """Charge, and cull when the strikes the policy allows run out: a culled organelle
+        never acts again."""
+        after = self.purse.charge(amount, policy)
+        self.trigger_event(EnergyCharged, amount=amount, paid=after.spent - self.purse.spent,
+                           strikes=after.strikes, reason=reason, timestamp=at,
+                           provenance=provenance)
+        if after.culled:
+            self.trigger_event(OrganelleCulled, reason=(
+                f"{after.strikes} charges in a row left unpaid ({reason})"), timestamp=at,
+                provenance=provenance)
+
+    def _ensure_alive(self) -> None:
+        if self.culled:
+            raise OrganelleCulledError(f"organelle {self.organelle_id} was culled")
+
+
+class ColonyFounded(AggregateCreated):
+    colony_id: str
+    config_digest: str = Field(max_length=128)
+
+    def apply(self, colony: Colony) -> None:
+        colony.colony_id = self.colony_id
+        colony.generation = 0
+        colony.merges = 0
+
+
+class AssimilationAttempted(AggregateEvent):
+    """A candidate's uplift test and, when it passed, the merged adapter's holdout: the
+    numbers a verdict was decided on, so that it can be re-decided under other thresholds."""
+
+    generation: int = Field(ge=0)
+    candidate: str
+    control_mean: float
+    treatment_mean: float
+    uplift: float
+    low: float
+    high: float
+    p_value: float = Field(ge=0, le=1)
+    n_control: int = Field(ge=0)
+    n_treatment: int = Field(ge=0)
+    threshold: float
+    alpha: float
+    holdout_before: tuple[int, int] | None = None
+    """(correct, total) of the colony's best before the merge; None when no merge was built."""
+    holdout_after: tuple[int, int] | None = None
+    passed: bool
+    reasons: tuple[str, ...] = ()
+
+    def apply(self, colony: Colony) -> None:
+        pass
+
+
+class OrganellesMerged(AggregateEvent):
+    """A merge and its certificate: parents by digest, weights, method, and the merged
+    delta's error against the exact weighted sum of the parents' deltas."""
+
+    generation: int = Field(ge=0)
+    child: str
+    child_digest: str = Field(max_length=80)
+    parents: dict[str, str]
+    weights: tuple[float, ...]
+    method: str = Field(max_length=32)
+    relative_error: float = Field(ge=0)
+
+    def apply(self, colony: Colony) -> None:
+        colony.merges += 1
+
+
+class GenerationClosed(AggregateEvent):
+    generation: int = Field(ge=1)
+    living: int = Field(ge=0)
+    culled: int = Field(ge=0)
+    episodes: int = Field(ge=0)
+    mean_score: float = Field(ge=0, le=1)
+    energy_total: Amount = Field(ge=0)
+    energy_gini: float = Field(ge=0, le=1)
+
+    def apply(self, colony: Colony) -> None:
+        colony.generation = self.generation
+
+
+class Colony(Aggregate):
+    id_prefix = "colony"
+
+    @classmethod
+    def found(cls, colony_id: str, *, config_digest: str, at: datetime,
+              provenance: Provenance) -> Colony:
+        return cls._create(ColonyFounded, id=cls.id_for(colony_id), colony_id=colony_id,
+                           config_digest=config_digest, timestamp=at, provenance=provenance)
+
+    def close_generation(self, *, at: datetime, provenance: Provenance,
+                         **summary: object) -> None:
+        if summary.get("generation") != self.generation + 1:
+            raise IllegalTransitionError(
+                f"colony {self.colony_id} is at generation {self.generation}; it closes "
+                f"{self.generation + 1} next, not {summary.get('generation')}")
+        self.trigger_event(GenerationClosed, timestamp=at, provenance=provenance, **summary)
+
+    def record_attempt(self, *, at: datetime, provenance: Provenance,
+                       **attempt: object) -> None:
+        self.trigger_event(AssimilationAttempted, timestamp=at, provenance=provenance,
+                           **attempt)
+
+    def record_merge(self, *, at: datetime, provenance: Provenance, **merge: object) -> None:
+        self.trigger_event(OrganellesMerged, timestamp=at, provenance=provenance, **merge)
+
+
+def gini(values: list[Decimal]) -> float:
+    """The Gini coefficient of the colony's energy: 0 when all hold the same, towards 1 when
+    one holds everything."""
+    ordered = sorted(float(v) for v in values)
+    total = sum(ordered)
+    if not ordered or total == 0:
+        return 0.0
+    weighted = sum((2 * rank - len(ordered) - 1) * value
+                   for rank, value in enumerate(ordered, start=1))
+    return weighted / (len(ordered) * total)
