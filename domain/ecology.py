@@ -20,6 +20,8 @@ from domain.energy import EnergyPolicy, OrganelleCulledError, Purse
 from domain.errors import IllegalTransitionError
 
 Amount = Decimal
+ENERGY_AMOUNTS = ("initial", "ticket", "cost_per_token", "cost_per_second", "base_price",
+                  "price_slope", "target_success", "cap")
 
 
 class OrganelleSpawned(AggregateCreated):
@@ -138,11 +140,30 @@ class Organelle(Aggregate):
 class ColonyFounded(AggregateCreated):
     colony_id: str
     config_digest: str = Field(max_length=128)
+    energy: dict[str, Decimal]
+    """The energy policy's amounts: the colony's organelles are priced and culled by it."""
+    strikes_to_cull: int = Field(ge=1)
 
     def apply(self, colony: Colony) -> None:
         colony.colony_id = self.colony_id
+        colony.energy_policy = EnergyPolicy(**self.energy, strikes_to_cull=self.strikes_to_cull)
         colony.generation = 0
         colony.merges = 0
+
+
+class HoldoutScored(AggregateEvent):
+    """An adapter (or the frozen host, ``adapter`` None) scored on a family's held-out set:
+    the figure every claim of learning is measured against."""
+
+    generation: int = Field(ge=0)
+    adapter: str | None
+    adapter_digest: str | None = None
+    family: str = Field(max_length=64)
+    correct: int = Field(ge=0)
+    total: int = Field(ge=1)
+
+    def apply(self, colony: Colony) -> None:
+        pass
 
 
 class AssimilationAttempted(AggregateEvent):
@@ -204,10 +225,17 @@ class Colony(Aggregate):
     id_prefix = "colony"
 
     @classmethod
-    def found(cls, colony_id: str, *, config_digest: str, at: datetime,
+    def found(cls, colony_id: str, *, config_digest: str, policy: EnergyPolicy, at: datetime,
               provenance: Provenance) -> Colony:
+        amounts = {name: getattr(policy, name) for name in ENERGY_AMOUNTS}
         return cls._create(ColonyFounded, id=cls.id_for(colony_id), colony_id=colony_id,
-                           config_digest=config_digest, timestamp=at, provenance=provenance)
+                           config_digest=config_digest, energy=amounts,
+                           strikes_to_cull=policy.strikes_to_cull, timestamp=at,
+                           provenance=provenance)
+
+    def record_holdout(self, *, at: datetime, provenance: Provenance,
+                       **scored: object) -> None:
+        self.trigger_event(HoldoutScored, timestamp=at, provenance=provenance, **scored)
 
     def close_generation(self, *, at: datetime, provenance: Provenance,
                          **summary: object) -> None:

@@ -285,3 +285,79 @@ class DecideTriple(GraphCommand):
 
 class CompleteEnrichment(GraphCommand):
     pass
+
+
+# -- the organelle ecology (seed 002) ---------------------------------------------------------
+# Commands of one ecology run; the colony's energy policy prices and culls its organelles.
+
+
+class FoundColony(Command):
+    colony_id: Slug
+    config_digest: Annotated[str, Field(max_length=128)]
+    energy: dict[str, Decimal]
+    strikes_to_cull: Annotated[int, Field(ge=1)]
+
+
+class SpawnOrganelle(Command):
+    colony_id: Slug
+    organelle_id: Slug
+    adapter_digest: Annotated[str, Field(max_length=80)]
+    parents: list[Slug] = []
+
+
+class ScoreEpisode(Command):
+    """An organelle's checked answer: recorded, paid ``income`` and charged ``cost``."""
+
+    organelle_id: Slug
+    generation: Annotated[int, Field(ge=0)]
+    family: Slug
+    difficulty: Annotated[int, Field(ge=1)]
+    question: Annotated[str, Field(max_length=4096)]
+    answer: Annotated[str, Field(max_length=4096)]
+    score: Annotated[float, Field(ge=0, le=1)]
+    checker: Annotated[str, Field(max_length=80)]
+    tokens: Annotated[int, Field(ge=0)]
+    latency_ms: Annotated[int, Field(ge=0)]
+    income: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+    cost: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+
+
+class ChargeTicket(Command):
+    """A generation's ticket: the cost of staying alive."""
+
+    colony_id: Slug
+    organelle_id: Slug
+    generation: Annotated[int, Field(ge=1)]
+
+
+class CloseGeneration(Command):
+    colony_id: Slug
+    generation: Annotated[int, Field(ge=1)]
+    living: Annotated[int, Field(ge=0)]
+    culled: Annotated[int, Field(ge=0)]
+    episodes: Annotated[int, Field(ge=0)]
+    mean_score: Annotated[float, Field(ge=0, le=1)]
+    energy_total: Annotated[Decimal, Field(ge=0)]
+    energy_gini: Annotated[float, Field(ge=0, le=1)]
+
+
+class ScoreHoldout(Command):
+    colony_id: Slug
+    generation: Annotated[int, Field(ge=0)]
+    adapter: Slug | None
+    adapter_digest: str | None = None
+    family: Slug
+    correct: Annotated[int, Field(ge=0)]
+    total: Annotated[int, Field(ge=1)]
+
+
+class RecordAssimilation(Command):
+    colony_id: Slug
+    attempt: dict[str, Any]
+    """The AssimilationAttempted fields: the test's numbers, thresholds and verdict."""
+
+
+class RecordMerge(Command):
+    colony_id: Slug
+    merge: dict[str, Any]
+    """The OrganellesMerged fields: the certificate."""

@@ -1,6 +1,16 @@
 """Which handler runs which command."""
 
 from handlers import commands as c
+from handlers.ecology_handlers import (
+    charge_ticket,
+    close_generation,
+    found_colony,
+    record_assimilation,
+    record_merge,
+    score_episode,
+    score_holdout,
+    spawn_organelle,
+)
 from handlers.economy import cast_peer_vote, decay_karma, schedule_task
 from handlers.knowledge_handlers import (
     complete_enrichment,
@@ -62,4 +72,12 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.RejectTriple: reject_triple,
     c.DecideTriple: decide_triple,
     c.CompleteEnrichment: complete_enrichment,
+    c.FoundColony: found_colony,
+    c.SpawnOrganelle: spawn_organelle,
+    c.ScoreEpisode: score_episode,
+    c.ChargeTicket: charge_ticket,
+    c.CloseGeneration: close_generation,
+    c.ScoreHoldout: score_holdout,
+    c.RecordAssimilation: record_assimilation,
+    c.RecordMerge: record_merge,
 }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -80,11 +80,13 @@ class TooFewProblemsError(ValueError):
     """A family cannot give as many distinct problems as asked (held-out set or training)."""
 
 
-def held_out(family: Family, seed: int, per_difficulty: int) -> list[Problem]:
-    """The family's held-out set: drawn from its own seed, the same on every machine."""
+def held_out(family: Family, seed: int, per_difficulty: int,
+             difficulties: Sequence[int] | None = None) -> list[Problem]:
+    """The family's held-out set at ``difficulties`` (all of the family's by default): drawn
+    from its own seed, the same on every machine."""
     rng = random.Random(f"held-out/{family.name}/{seed}")
     problems: dict[str, Problem] = {}
-    for difficulty in family.difficulties:
+    for difficulty in difficulties or family.difficulties:
         wanted = len(problems) + per_difficulty
         for _ in range(per_difficulty * DRAWS_PER_PROBLEM):
             problem = family.generate(rng, difficulty)

@@ -58,7 +58,9 @@ def test_a_saved_organelle_reloads_to_the_same_purse_without_the_policy():
 
 
 def test_a_colony_closes_its_generations_in_order():
-    colony = Colony.found("colony-1", config_digest="sha256:x", at=T0, provenance=PROVENANCE)
+    colony = Colony.found("colony-1", config_digest="sha256:x", policy=POLICY, at=T0,
+                          provenance=PROVENANCE)
+    assert colony.energy_policy == POLICY
     summary = {"living": 2, "culled": 0, "episodes": 8, "mean_score": 0.25,
                "energy_total": Decimal(20), "energy_gini": 0.1}
     colony.close_generation(generation=1, at=T0, provenance=PROVENANCE, **summary)

@@ -1,0 +1,102 @@
+"""Command handlers of the organelle ecology (seed 002): load the colony or the organelle,
+let it decide (its energy policy is the colony's, recorded when it was founded), save."""
+
+from __future__ import annotations
+
+from domain.ecology import ENERGY_AMOUNTS, Colony, Organelle
+from domain.energy import EnergyPolicy
+from domain.errors import AlreadyExistsError, IllegalTransitionError
+from handlers import commands as c
+from handlers.unit_of_work import CommandContext, UnitOfWork, require_admin
+
+ACTION = "run the ecology"
+
+
+def found_colony(svc: CommandContext, cmd: c.FoundColony, actor: c.Principal,
+                 unit: UnitOfWork) -> dict[str, str]:
+    require_admin(actor, ACTION)
+    if unit.exists(Colony, cmd.colony_id):
+        raise AlreadyExistsError(f"colony {cmd.colony_id!r} already exists")
+    unknown = set(cmd.energy) - set(ENERGY_AMOUNTS)
+    if unknown:
+        raise IllegalTransitionError(f"unknown energy settings {sorted(unknown)}")
+    policy = EnergyPolicy(**cmd.energy, strikes_to_cull=cmd.strikes_to_cull)
+    unit.add(Colony.found(cmd.colony_id, config_digest=cmd.config_digest, policy=policy,
+                          at=svc.clock(), provenance=svc.provenance(cmd)))
+    return {"colony_id": cmd.colony_id}
+
+
+def spawn_organelle(svc: CommandContext, cmd: c.SpawnOrganelle, actor: c.Principal,
+                    unit: UnitOfWork) -> dict[str, str]:
+    require_admin(actor, ACTION)
+    colony = unit.get(Colony, cmd.colony_id)
+    if unit.exists(Organelle, cmd.organelle_id):
+        raise AlreadyExistsError(f"organelle {cmd.organelle_id!r} already exists")
+    for parent in cmd.parents:
+        unit.get(Organelle, parent)
+    unit.add(Organelle.spawn(cmd.organelle_id, colony_id=cmd.colony_id,
+                             policy=colony.energy_policy, adapter_digest=cmd.adapter_digest,
+                             parents=tuple(cmd.parents), at=svc.clock(),
+                             provenance=svc.provenance(cmd)))
+    return {"organelle_id": cmd.organelle_id}
+
+
+def score_episode(svc: CommandContext, cmd: c.ScoreEpisode, actor: c.Principal,
+                  unit: UnitOfWork) -> dict[str, str]:
+    require_admin(actor, ACTION)
+    organelle = unit.get(Organelle, cmd.organelle_id)
+    policy = unit.get(Colony, organelle.colony_id).energy_policy
+    at, provenance = svc.clock(), svc.provenance(cmd)
+    episode = cmd.model_dump(include={"generation", "family", "difficulty", "question",
+                                      "answer", "score", "checker", "tokens", "latency_ms"})
+    organelle.score_episode(at=at, provenance=provenance, **episode)
+    reason = f"{cmd.family} answer, generation {cmd.generation}"
+    organelle.credit(cmd.income, reason, policy, at=at, provenance=provenance)
+    organelle.charge(cmd.cost, f"compute of a {cmd.family} answer", policy, at=at,
+                     provenance=provenance)
+    return {"organelle_id": cmd.organelle_id}
+
+
+def charge_ticket(svc: CommandContext, cmd: c.ChargeTicket, actor: c.Principal,
+                  unit: UnitOfWork) -> dict[str, str]:
+    require_admin(actor, ACTION)
+    policy = unit.get(Colony, cmd.colony_id).energy_policy
+    unit.get(Organelle, cmd.organelle_id).charge(
+        policy.ticket, f"ticket of generation {cmd.generation}", policy, at=svc.clock(),
+        provenance=svc.provenance(cmd))
+    return {"organelle_id": cmd.organelle_id}
+
+
+def close_generation(svc: CommandContext, cmd: c.CloseGeneration, actor: c.Principal,
+                     unit: UnitOfWork) -> dict[str, str]:
+    require_admin(actor, ACTION)
+    summary = cmd.model_dump(exclude={"colony_id", "run_id", "correlation_id",
+                                      "causation_id"})
+    unit.get(Colony, cmd.colony_id).close_generation(at=svc.clock(),
+                                                     provenance=svc.provenance(cmd), **summary)
+    return {"colony_id": cmd.colony_id}
+
+
+def score_holdout(svc: CommandContext, cmd: c.ScoreHoldout, actor: c.Principal,
+                  unit: UnitOfWork) -> dict[str, str]:
+    require_admin(actor, ACTION)
+    scored = cmd.model_dump(exclude={"colony_id", "run_id", "correlation_id", "causation_id"})
+    unit.get(Colony, cmd.colony_id).record_holdout(at=svc.clock(),
+                                                   provenance=svc.provenance(cmd), **scored)
+    return {"colony_id": cmd.colony_id}
+
+
+def record_assimilation(svc: CommandContext, cmd: c.RecordAssimilation, actor: c.Principal,
+                        unit: UnitOfWork) -> dict[str, str]:
+    require_admin(actor, ACTION)
+    unit.get(Colony, cmd.colony_id).record_attempt(at=svc.clock(),
+                                                   provenance=svc.provenance(cmd), **cmd.attempt)
+    return {"colony_id": cmd.colony_id}
+
+
+def record_merge(svc: CommandContext, cmd: c.RecordMerge, actor: c.Principal,
+                 unit: UnitOfWork) -> dict[str, str]:
+    require_admin(actor, ACTION)
+    unit.get(Colony, cmd.colony_id).record_merge(at=svc.clock(),
+                                                 provenance=svc.provenance(cmd), **cmd.merge)
+    return {"colony_id": cmd.colony_id}
