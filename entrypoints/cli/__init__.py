@@ -5,6 +5,7 @@ input exits with status 2 and a message, and writes nothing.
 """
 
 from entrypoints.cli import (  # noqa: F401 - importing registers the commands
+    ecology,
     economy,
     knowledge,
     ledger,

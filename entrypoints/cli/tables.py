@@ -441,3 +441,49 @@ def candidates_table(response: Mapping[str, Any]) -> Table:
                       str(candidate.get("predicate", "")), str(candidate.get("object", "")),
                       item["reason"])
     return table
+
+
+# The ecology.
+
+def holdout_table(report: Any) -> Table:
+    """Held-out accuracy per family for the frozen host and each organelle."""
+    families = sorted({f for scored in report.holdout.values() for f in scored})
+    table = new_table(f"held-out accuracy in {report.run_id}",
+                      caption="correct/total, rate, 95% Wilson interval")
+    id_column(table, "adapter")
+    for family in families:
+        text_column(table, family)
+    for adapter, scored in report.holdout.items():
+        table.add_row(local(adapter, report.run_id), *(
+            _accuracy(scored[f]) if f in scored else "" for f in families))
+    return table
+
+
+def _accuracy(score: Any) -> str:
+    return (f"{score.correct}/{score.total} {score.rate:.0%} "
+            f"[{score.low:.0%}-{score.high:.0%}]")
+
+
+def generations_table(report: Any) -> Table:
+    table = new_table(f"generations of {report.run_id}")
+    for column in ("gen", "living", "culled", "episodes", "mean score", "energy", "gini"):
+        number_column(table, column)
+    for g in report.generations:
+        table.add_row(str(g.generation), str(g.living), str(g.culled), str(g.episodes),
+                      f"{g.mean_score:.3f}", rounded(g.energy_total), f"{g.energy_gini:.3f}")
+    return table
+
+
+def attempts_table(report: Any) -> Table:
+    table = new_table(f"assimilation attempts in {report.run_id}")
+    for column in ("gen", "candidate"):
+        key_column(table, column)
+    for column in ("control", "treated", "uplift", "p"):
+        number_column(table, column)
+    text_column(table, "verdict")
+    for a in report.attempts:
+        verdict = "passed" if a.passed else "; ".join(a.reasons)
+        table.add_row(str(a.generation), local(a.candidate, report.run_id),
+                      f"{a.control_mean:.2f}", f"{a.treatment_mean:.2f}",
+                      f"{a.uplift:+.2f}", f"{a.p_value:.3f}", verdict)
+    return table

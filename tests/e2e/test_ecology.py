@@ -3,6 +3,7 @@ generation, assimilation attempt and held-out score is an event of the ledger.""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 from adapters.lora_host import LoraSettings, OrganelleHost
@@ -20,6 +21,7 @@ from domain.runs import RunFinished
 from ecology.colony import EcologyRun
 from ecology.config import AssimilationConfig, EcologyConfig, LearningConfig
 from swarm.replay import run_events
+from tests.support.installed import karma, user_env
 
 TINY = EcologyConfig(
     name="tiny", seed=3, generations=2, population=2, tasks_per_generation=2,
@@ -29,7 +31,7 @@ TINY = EcologyConfig(
     assimilation=AssimilationConfig(every=2, min_samples=4))
 
 
-def test_a_tiny_colony_records_every_step_on_the_ledger(container):
+def test_a_tiny_colony_records_every_step_on_the_ledger(container, tmp_path):
     said: list[str] = []
     run = EcologyRun(container, OrganelleHost(LoraSettings(rank=4)), TINY, "eco-tiny",
                      progress=said.append)
@@ -52,3 +54,27 @@ def test_a_tiny_colony_records_every_step_on_the_ledger(container):
     assert attempt.passed or attempt.reasons
     assert "scoring the frozen host on the held-out sets" in said
     assert verify(container).ok
+
+    env = user_env(KARMA_DATABASE_URL=container.endpoints.database_url,
+                   KARMA_NATS_URL=container.endpoints.nats_url, KARMA_HOME=str(tmp_path),
+                   KARMA_NATS_NAMESPACE=container.settings.nats_namespace, COLUMNS="80")
+    shown = json.loads(karma("ecology", "report", "eco-tiny", "--json", env=env,
+                             cwd=tmp_path).stdout)
+    assert set(shown["holdout"]) == {"frozen host", *run.living}
+    assert shown["holdout"]["frozen host"]["sorting"]["total"] == 30
+    assert len(shown["generations"]) == 2 and len(shown["attempts"]) == 1
+    table = karma("ecology", "report", "eco-tiny", env=env, cwd=tmp_path).stdout
+    assert "held-out accuracy" in table and all(len(line) <= 80 for line in table.splitlines())
+    missing = karma("ecology", "report", "eco-none", env=env, cwd=tmp_path, check=False)
+    assert missing.returncode == 2 and "no ecology run 'eco-none'" in missing.stderr
+
+
+def test_an_impossible_config_is_refused_before_anything_starts(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("name: bad\ngenerations: 2\nfamilies: [poetry]\n")
+    home = tmp_path / ".karma"
+    refused = karma("ecology", "run", "--config", str(config),
+                    env=user_env(KARMA_HOME=str(home)), cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and "unknown families ['poetry']" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not home.exists()  # no server started, nothing written
