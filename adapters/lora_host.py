@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -76,7 +77,10 @@ class OrganelleHost:
 
         config = LoraConfig(r=self.settings.rank, lora_alpha=self.settings.alpha,
                             target_modules=list(self.settings.targets), lora_dropout=0.0)
-        with self._lock:
+        with self._lock, warnings.catch_warnings():
+            # peft asks transformers 5 for a renamed property: noise for a user, not a fault.
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated",
+                                    FutureWarning)
             torch.manual_seed(seed)
             if self._model is None:
                 self._model = get_peft_model(self.gemma.load()[1], config, adapter_name=name)
