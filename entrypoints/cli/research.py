@@ -165,8 +165,9 @@ def _print_replay_earnings(built, run_id: str) -> None:
     earned = counterfactual(Queries(built.datastore), run_id, built.service.policy)
     rows = [{"rank": rank, "agent_id": s.agent_id, "earned": s.earned}
             for rank, s in enumerate(earned.counterfactual, start=1)]
-    console.print(earnings_table(rows, f"karma earned in replay {run_id}: computed, not paid "
-                                       "(the real balances are left alone)"))
+    console.print("what the replay's work earns under the policy, computed and not paid: a "
+                  "replay leaves the real balances alone")
+    console.print(earnings_table(rows, f"karma earned in replay {run_id}"))
 
 
 def _with_progress(research, papers: dict[str, str] | None, timeout: float):

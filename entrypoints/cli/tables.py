@@ -97,6 +97,13 @@ def local(text: str | None, run_id: str | None) -> str:
     return re.sub(rf"(?<![\w.-]){re.escape(run_id)}\.", "", text)
 
 
+def formula_line(formula: Mapping[str, Any]) -> str:
+    """The reward formula as the economy computes it (domain.economy.reward), with its
+    inputs: (base x quality - time penalty - resource penalty) x deviation scale."""
+    return (f"({formula['base']} x {formula['quality']} - {formula['time_penalty']} - "
+            f"{formula['resource_penalty']}) x {formula['scale']} = {formula['delta']}")
+
+
 def caused_by(causation_id: str, run_id: str | None) -> str:
     """The cause on a line of its own under what it caused: next to the ids, a column of
     causes would have no room at 80 columns (``task/review.summarise.prefix-tuning@6``)."""

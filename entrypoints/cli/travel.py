@@ -21,6 +21,7 @@ from entrypoints.cli.tables import (
     balances_table,
     changed_fields,
     changes_table,
+    formula_line,
     in_run,
     local,
     runs_table,
@@ -52,9 +53,7 @@ def why(
                           f"@{entry['position']} {entry['reason']}")
             formula = entry["formula"]
             if "delta" in formula:
-                console.print(f"    = {formula['base']} x {formula['quality']} - "
-                              f"({formula['time_penalty']} + {formula['resource_penalty']})"
-                              f" x {formula['scale']}")
+                console.print(f"    = {formula_line(formula)}")
             for step in entry["chain"]:
                 console.print(f"    <- {step['event_type']} {step['event_id']}: {step['summary']}")
         where = f" in #{scope}" if scope else ""
@@ -111,7 +110,10 @@ def at(
             return
         console.print(f"run {run} at position {state.position}"
                       + (f" ({state.at.isoformat()})" if state.at else ""))
-        console.print(balances_table(state.balances, state.scoped))
+        if state.balances:
+            console.print(balances_table(state.balances, state.scoped))
+        else:
+            console.print("no karma has moved in the ledger yet at this position")
         console.print(task_board_table(run, state.tasks))
 
 

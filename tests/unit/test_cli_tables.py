@@ -291,3 +291,16 @@ def test_a_replays_earnings_name_every_agent_in_full():
     lines = render(tables.earnings_table(rows, title))
     assert_readable(lines, *AGENTS, RUN)
     assert "computed, not paid" in words(lines)
+
+
+def test_the_reward_formula_is_printed_as_the_economy_computes_it():
+    from decimal import Decimal
+
+    from domain.economy import EconomyPolicy, reward
+
+    breakdown = reward(EconomyPolicy(), Decimal(8), Decimal("1.05"), 4000, 500, 800, 350.0)
+    line = tables.formula_line({k: str(v) for k, v in breakdown.model_dump().items()})
+    base, quality, time_penalty, resource_penalty, scale, delta = (
+        Decimal(n) for n in re.findall(r"-?\d+(?:\.\d+)?", line))
+    assert (base * quality - time_penalty - resource_penalty) * scale == pytest.approx(delta)
+    assert delta == breakdown.delta and line.startswith("(8 x 1.05 - ")
