@@ -70,19 +70,18 @@ def charge_ticket(svc: CommandContext, cmd: c.ChargeTicket, actor: c.Principal,
 def close_generation(svc: CommandContext, cmd: c.CloseGeneration, actor: c.Principal,
                      unit: UnitOfWork) -> dict[str, str]:
     require_admin(actor, ACTION)
-    summary = cmd.model_dump(exclude={"colony_id", "run_id", "correlation_id",
-                                      "causation_id"})
     unit.get(Colony, cmd.colony_id).close_generation(at=svc.clock(),
-                                                     provenance=svc.provenance(cmd), **summary)
+                                                     provenance=svc.provenance(cmd),
+                                                     **_payload(cmd))
     return {"colony_id": cmd.colony_id}
 
 
 def score_holdout(svc: CommandContext, cmd: c.ScoreHoldout, actor: c.Principal,
                   unit: UnitOfWork) -> dict[str, str]:
     require_admin(actor, ACTION)
-    scored = cmd.model_dump(exclude={"colony_id", "run_id", "correlation_id", "causation_id"})
     unit.get(Colony, cmd.colony_id).record_holdout(at=svc.clock(),
-                                                   provenance=svc.provenance(cmd), **scored)
+                                                   provenance=svc.provenance(cmd),
+                                                   **_payload(cmd))
     return {"colony_id": cmd.colony_id}
 
 
@@ -100,3 +99,8 @@ def record_merge(svc: CommandContext, cmd: c.RecordMerge, actor: c.Principal,
     unit.get(Colony, cmd.colony_id).record_merge(at=svc.clock(),
                                                  provenance=svc.provenance(cmd), **cmd.merge)
     return {"colony_id": cmd.colony_id}
+
+
+def _payload(cmd: c.Command) -> dict[str, object]:
+    """The command's fields that become the event's: all but its colony and provenance."""
+    return cmd.model_dump(exclude={"colony_id", "run_id", "correlation_id", "causation_id"})
