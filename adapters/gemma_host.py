@@ -9,6 +9,8 @@ Processes that convert at once each build their own copy; the first to finish pu
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import threading
 import time
@@ -117,9 +119,14 @@ def _write_plain_copy(folder: Path) -> None:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     gguf = assemble()
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # transformers de-quantises the GGUF file under a bare tqdm bar that no setting turns
+    # off; what it prints is kept in the log (debug) rather than drawn on the user's terminal.
+    drawn = io.StringIO()
+    with contextlib.redirect_stderr(drawn):
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    log.debug("GGUF conversion output", output=drawn.getvalue()[-2000:])
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     plain = AutoModelForCausalLM.from_config(config)
