@@ -126,6 +126,6 @@ def load_config(path: Path) -> EcologyConfig:
 
 def _described(error: Exception) -> str:
     if isinstance(error, ValidationError):
-        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}"
-                         for e in error.errors())
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: "
+                         f"{e['msg'].removeprefix('Value error, ')}" for e in error.errors())
     return str(error)

@@ -18,7 +18,7 @@ def test_every_bundled_config_loads(path):
 
 @pytest.mark.parametrize(("text", "complaint"), [
     (VALID + "populaton: 3\n", "populaton: Extra inputs are not permitted"),
-    (VALID.replace("sorting", "poetry"), "unknown families ['poetry']"),
+    (VALID.replace("sorting", "poetry"), "families: unknown families ['poetry']"),
     (VALID + "held_out_per_family: 4\n", "held_out_per_family"),
     (VALID + "energy:\n  initial: 80\n  cap: 50\n", "exceeds the cap"),
     (VALID + "energy:\n  ticket: -1\n", "energy.ticket"),
