@@ -67,9 +67,8 @@ def _contribution(entry: dict[str, Any], scope: str | None) -> Decimal | None:
     if kind == EntryKind.DECAYED:
         scoped = entry["formula"].get("scoped", {})
         return -Decimal(scoped[scope]) if scope in scoped else None
-    if scope in entry["scope"] and signed(kind, "scoped", amount):
-        return signed(kind, "scoped", amount)
-    return None
+    moved = signed(kind, "scoped", amount)
+    return moved if moved and scope in entry["scope"] else None
 
 
 def chain(queries: Queries, event_id: str) -> list[dict[str, Any]]:

@@ -54,7 +54,7 @@ def run(
 
             EcologyRun(built, host, settings, run_id, progress=show).run(total)
             bars.update(bar, completed=total, description="done")
-        _print_report(built, run_id)
+        _print(_report(built, run_id))
 
 
 @ecology_app.command("report")
@@ -79,10 +79,6 @@ def _report(built, run_id: str):
     if not shown.generations and not shown.holdout:
         raise NotFoundError(f"no ecology run {run_id!r} in the ledger")
     return shown
-
-
-def _print_report(built, run_id: str) -> None:
-    _print(_report(built, run_id))
 
 
 def _print(shown) -> None:
