@@ -38,9 +38,9 @@ class EcologyRun:
     config: EcologyConfig
     run_id: str
     progress: Progress = lambda _: None
-    living: list[str] = field(default_factory=list)
-    cells: dict[Cell, Arm] = field(default_factory=dict)
-    organelles: dict[str, Arm] = field(default_factory=dict)
+    living: list[str] = field(default_factory=list, init=False)
+    organelles: dict[str, Arm] = field(default_factory=dict, init=False)
+    """What each organelle's answers scored: Thompson's or UCB1's belief about it."""
 
     def __post_init__(self) -> None:
         self.rng = random.Random(f"ecology/{self.config.seed}")
@@ -54,7 +54,7 @@ class EcologyRun:
                       for name in self.config.families}
         self.streams = {(name, d): training_stream(FAMILIES[name], self.rng, d, excluded)
                         for name in self.config.families for d in self.config.difficulties}
-        self.cells = {cell: Arm() for cell in self.streams}
+        self.cells: dict[Cell, Arm] = {cell: Arm() for cell in self.streams}
 
     # -- the run ------------------------------------------------------------------------
 
