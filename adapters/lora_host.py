@@ -232,10 +232,35 @@ class OrganelleHost:
             {"adapter": adapter, "digest": digest, **lineage}, indent=2, sort_keys=True))
         return digest
 
+    def export(self, adapter: str) -> bytes:
+        """The adapter's tensors as safetensors bytes: what travels to another process."""
+        from safetensors.torch import save
+
+        return save({name: tensor.detach().contiguous()
+                     for name, tensor in self._adapter_state(adapter).items()})
+
+    def load(self, adapter: str, data: bytes, digest: str) -> None:
+        """Take in an adapter exported elsewhere (a new one, or a newer version of one this
+        host holds) and check that it is the one ``digest`` names."""
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load
+
+        if adapter not in self.adapters():
+            self.spawn(adapter, seed=0)
+        with self._lock:
+            set_peft_model_state_dict(self._model, load(data), adapter_name=adapter)
+            self._optimizers.pop(adapter, None)  # its moments belong to the weights it had
+        if self.digest(adapter) != digest:
+            raise ValueError(f"adapter {adapter} loaded with digest {self.digest(adapter)}, "
+                             f"not {digest}")
+
     def drop(self, adapter: str) -> None:
         """Forget a culled organelle's adapter and optimiser state."""
         with self._lock:
             self._optimizers.pop(adapter, None)
+            others = [name for name in self._model.peft_config if name != adapter]
+            if others and self._model.active_adapter == adapter:
+                self._model.set_adapter(others[0])  # else peft warns that it switches itself
             self._model.delete_adapter(adapter)
 
 

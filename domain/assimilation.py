@@ -84,6 +84,24 @@ def accuracy(correct: int, total: int, confidence: float = 0.95) -> Accuracy:
 
 
 @dataclass(frozen=True)
+class Difference:
+    """One accuracy minus another, in points of rate, with Newcombe's interval (method 10:
+    the two Wilson intervals combined), which stays inside [-1, 1] and is sound at 0/n."""
+
+    points: float
+    low: float
+    high: float
+
+
+def difference(treated: Accuracy, control: Accuracy) -> Difference:
+    p1, p2 = treated.rate, control.rate
+    points = p1 - p2
+    low = points - math.sqrt((p1 - treated.low) ** 2 + (control.high - p2) ** 2)
+    high = points + math.sqrt((treated.high - p1) ** 2 + (p2 - control.low) ** 2)
+    return Difference(points, low, high)
+
+
+@dataclass(frozen=True)
 class AssimilationGate:
     threshold: float = 0.05
     """The least uplift worth a merge."""

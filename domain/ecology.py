@@ -21,7 +21,7 @@ from domain.errors import IllegalTransitionError
 
 Amount = Decimal
 ENERGY_AMOUNTS = ("initial", "ticket", "cost_per_token", "cost_per_second", "base_price",
-                  "price_slope", "target_success", "cap")
+                  "price_slope", "target_success", "cap", "topup_roi", "topup_max")
 
 
 class OrganelleSpawned(AggregateCreated):
@@ -39,6 +39,10 @@ class OrganelleSpawned(AggregateCreated):
         organelle.parents = self.parents
         organelle.adapter_digest = self.adapter_digest
         organelle.episodes = 0
+        organelle.income = Decimal(0)
+        organelle.cost = Decimal(0)
+        organelle.unbilled = Decimal(0)
+        organelle.worked_generation = 0
 
 
 class EpisodeScored(AggregateEvent):
@@ -53,9 +57,43 @@ class EpisodeScored(AggregateEvent):
     checker: str = Field(max_length=80)
     tokens: int = Field(ge=0)
     latency_ms: int = Field(ge=0)
+    income: Amount = Field(default=Decimal(0), ge=0)
+    """What the answer was priced at (its reward at the cell's price): the ROI's numerator."""
+    cost: Amount = Field(default=Decimal(0), ge=0)
+    """What its compute was priced at: the ROI's denominator, billed with the generation's
+    work (``GenerationWorked``) so that an organelle is never culled halfway through it."""
 
     def apply(self, organelle: Organelle) -> None:
         organelle.episodes += 1
+        organelle.income += self.income
+        organelle.cost += self.cost
+        organelle.unbilled += self.cost
+
+
+class GenerationWorked(AggregateEvent):
+    """An organelle's work of one generation is done and recorded: its episodes (recorded
+    just before, in the same transaction) and what it learned from the answers that passed.
+    Recorded once per generation, so work delivered twice is never recorded twice."""
+
+    generation: int = Field(ge=1)
+    episodes: int = Field(ge=0)
+    examples: int = Field(ge=0)
+    """Distinct checked answers it trained on."""
+    steps: int = Field(ge=0)
+    loss: float | None = None
+    """The last step's loss; None when it had nothing to train on."""
+    sample_seconds: float = Field(ge=0)
+    train_seconds: float = Field(ge=0)
+    adapter_digest: str = Field(max_length=80)
+    """Its adapter after the work: what the next generation starts from."""
+    worker: str = Field(default="", max_length=128)
+    compute_cost: Amount = Field(ge=0)
+    """The episodes' compute, charged next."""
+
+    def apply(self, organelle: Organelle) -> None:
+        organelle.worked_generation = self.generation
+        organelle.adapter_digest = self.adapter_digest
+        organelle.unbilled = Decimal(0)
 
 
 class EnergyCredited(AggregateEvent):
@@ -109,9 +147,42 @@ class Organelle(Aggregate):
     def culled(self) -> bool:
         return self.purse.culled
 
-    def score_episode(self, *, at: datetime, provenance: Provenance, **episode: object) -> None:
+    @property
+    def roi(self) -> float | None:
+        """Task income per unit of compute charged; None before its first episode."""
+        return float(self.income / self.cost) if self.cost else None
+
+    def record_work(self, policy: EnergyPolicy, *, at: datetime, provenance: Provenance,
+                    **work: object) -> None:
+        """Record the generation's work and charge its compute (a cull can only follow the
+        whole work, never cut it in half)."""
         self._ensure_alive()
-        self.trigger_event(EpisodeScored, timestamp=at, provenance=provenance, **episode)
+        generation = work.get("generation")
+        if not isinstance(generation, int) or generation <= self.worked_generation:
+            raise IllegalTransitionError(
+                f"organelle {self.organelle_id} already recorded its work of generation "
+                f"{self.worked_generation}; generation {generation} cannot follow it")
+        cost = self.unbilled
+        self.trigger_event(GenerationWorked, timestamp=at, provenance=provenance,
+                           compute_cost=cost, **work)
+        self.charge(cost, f"compute of generation {generation}", policy, at=at,
+                    provenance=provenance)
+
+    def top_up(self, policy: EnergyPolicy, *, at: datetime, provenance: Provenance) -> None:
+        """Credit the top-up the policy grants at this ROI, if any."""
+        amount = policy.top_up(self.purse, self.roi)
+        if amount:
+            self.credit(amount, f"top-up: ROI {self.roi:.2f} reached {policy.topup_roi}",
+                        policy, at=at, provenance=provenance)
+
+    def score_episode(self, policy: EnergyPolicy, *, at: datetime, provenance: Provenance,
+                      income: Decimal, **episode: object) -> None:
+        """Record a checked answer and pay it; its compute is billed with the work."""
+        self._ensure_alive()
+        self.trigger_event(EpisodeScored, timestamp=at, provenance=provenance, income=income,
+                           **episode)
+        self.credit(income, f"{episode['family']} answer, generation {episode['generation']}",
+                    policy, at=at, provenance=provenance)
 
     def credit(self, amount: Decimal, reason: str, policy: EnergyPolicy, *, at: datetime,
                provenance: Provenance) -> None:
@@ -182,6 +253,12 @@ class AssimilationAttempted(AggregateEvent):
     n_treatment: int = Field(ge=0)
     threshold: float
     alpha: float
+    min_samples: int = Field(default=2, ge=2)
+    min_holdout: int = Field(default=30, ge=1)
+    candidate_energy: Amount | None = None
+    candidate_roi: float | None = None
+    candidate_top_ups: int = Field(default=0, ge=0)
+    """Top-ups the candidate received before the attempt (seed 002's top-up status)."""
     holdout_before: tuple[int, int] | None = None
     """(correct, total) of the colony's best before the merge; None when no merge was built."""
     holdout_after: tuple[int, int] | None = None
@@ -216,9 +293,33 @@ class GenerationClosed(AggregateEvent):
     mean_score: float = Field(ge=0, le=1)
     energy_total: Amount = Field(ge=0)
     energy_gini: float = Field(ge=0, le=1)
+    effective_population: float = Field(default=0.0, ge=0)
+    """How many organelles the energy is really spread over (inverse Simpson index)."""
+    species: dict[str, int] = {}
+    """Living organelles per niche: the family each answered most often."""
+    top_ups: int = Field(default=0, ge=0)
 
     def apply(self, colony: Colony) -> None:
         colony.generation = self.generation
+
+
+class BaselineTrained(AggregateEvent):
+    """The same-compute baseline: a fresh LoRA trained on labelled answers (which the colony
+    never sees) for as long as the colony's organelles spent sampling and training, so that the
+    colony's uplift is compared with what plain supervision buys with the same compute."""
+
+    adapter: str
+    adapter_digest: str = Field(max_length=80)
+    method: str = Field(max_length=32)
+    examples: int = Field(ge=0)
+    steps: int = Field(ge=0)
+    loss: float | None = None
+    seconds: float = Field(ge=0)
+    budget_seconds: float = Field(ge=0)
+    """The colony's compute: its episodes' sampling and its organelles' training."""
+
+    def apply(self, colony: Colony) -> None:
+        pass
 
 
 class Colony(Aggregate):
@@ -253,6 +354,10 @@ class Colony(Aggregate):
     def record_merge(self, *, at: datetime, provenance: Provenance, **merge: object) -> None:
         self.trigger_event(OrganellesMerged, timestamp=at, provenance=provenance, **merge)
 
+    def record_baseline(self, *, at: datetime, provenance: Provenance,
+                        **baseline: object) -> None:
+        self.trigger_event(BaselineTrained, timestamp=at, provenance=provenance, **baseline)
+
 
 def gini(values: list[Decimal]) -> float:
     """The Gini coefficient of the colony's energy: 0 when all hold the same, towards 1 when
@@ -264,3 +369,12 @@ def gini(values: list[Decimal]) -> float:
     weighted = sum((2 * rank - len(ordered) - 1) * value
                    for rank, value in enumerate(ordered, start=1))
     return weighted / (len(ordered) * total)
+
+
+def effective_population(values: list[Decimal]) -> float:
+    """The inverse Simpson index of the energy shares: n when n organelles hold equal
+    shares, towards 1 when one holds nearly everything."""
+    total = sum(values, Decimal(0))
+    if not total:
+        return 0.0
+    return float(total * total / sum(v * v for v in values))

@@ -46,10 +46,17 @@ class EnergyPolicy:
     """Energy above the cap is not kept: hoarding buys nothing (recorded as overflow)."""
     strikes_to_cull: int = 3
     """Consecutive charges an organelle could not pay in full before it is culled."""
+    topup_roi: Decimal = ZERO
+    """An organelle whose ROI (task income per unit of compute it was charged) reaches this
+    is topped up towards its initial energy when it has less: a productive organelle that a
+    run of hard cells left poor is not culled for it. 0 turns top-ups off."""
+    topup_max: Decimal = ZERO
+    """The most one top-up credits."""
 
     def __post_init__(self) -> None:
         amounts = (self.initial, self.ticket, self.cost_per_token, self.cost_per_second,
-                   self.base_price, self.price_slope, self.cap)
+                   self.base_price, self.price_slope, self.cap, self.topup_roi,
+                   self.topup_max)
         if any(not amount.is_finite() or amount < 0 for amount in amounts):
             raise ValueError("energy amounts must be finite and not negative")
         if not ZERO <= self.target_success <= 1:
@@ -66,6 +73,14 @@ class EnergyPolicy:
 
     def income(self, reward: float, success_rate: float) -> Decimal:
         return quantize(self.price(success_rate) * Decimal(str(reward)))
+
+    def top_up(self, purse: Purse, roi: float | None) -> Decimal:
+        """What a top-up credits an organelle with this purse and ROI (None: it has not
+        worked yet): up to its initial energy, at most ``topup_max``, only at the ROI bar."""
+        if (purse.culled or not self.topup_roi or roi is None
+                or Decimal(str(roi)) < self.topup_roi):
+            return ZERO
+        return min(self.topup_max, max(ZERO, self.initial - purse.balance))
 
     def compute_cost(self, tokens: int, seconds: float) -> Decimal:
         return quantize(self.cost_per_token * tokens + self.cost_per_second *

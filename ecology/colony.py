@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -20,11 +21,12 @@ from decimal import Decimal
 from adapters.lora_host import OrganelleHost
 from app.bootstrap import Container
 from domain.assimilation import Accuracy, accuracy, uplift
-from domain.ecology import ENERGY_AMOUNTS, Colony, Organelle, gini
+from domain.ecology import ENERGY_AMOUNTS, Colony, Organelle, effective_population, gini
 from domain.routing import Arm, thompson, ucb
 from ecology.config import EcologyConfig
 from ecology.families import FAMILIES, Problem, check, held_out, training_stream
 from ecology.prompts import demonstrations, prompt
+from ecology.work import AssignedTask, Assignment, Perform, Worked, perform, recorded_work
 from handlers import commands as c
 
 Cell = tuple[str, int]
@@ -38,21 +40,31 @@ class EcologyRun:
     config: EcologyConfig
     run_id: str
     progress: Progress = lambda _: None
+    performer: Perform | None = None
+    """Who does a generation's work: this process by default, workers when given."""
     living: list[str] = field(default_factory=list, init=False)
     organelles: dict[str, Arm] = field(default_factory=dict, init=False)
     """What each organelle's answers scored: Thompson's or UCB1's belief about it."""
+    niches: dict[str, Counter[str]] = field(default_factory=dict, init=False)
+    """Answers per family of each organelle: its species is the family it answers most."""
+    compute_seconds: float = field(default=0.0, init=False)
+    """The organelles' sampling and training: what the same-compute baseline is given."""
+    founded: int = field(default=0, init=False)
+    top_ups: Counter[str] = field(default_factory=Counter, init=False)
 
     def __post_init__(self) -> None:
+        self.performer = self.performer or self.perform_here
         self.rng = random.Random(f"ecology/{self.config.seed}")
         self.policy = self.config.energy.policy()
         difficulties = self.config.difficulties
         per_difficulty = -(-self.config.held_out_per_family // len(difficulties))
         self.holdout = {name: held_out(FAMILIES[name], self.config.seed, per_difficulty,
                                        difficulties) for name in self.config.families}
-        excluded = {p.question for problems in self.holdout.values() for p in problems}
-        self.demos = {name: demonstrations(FAMILIES[name], self.config.few_shot, excluded)
+        self._excluded = {p.question for problems in self.holdout.values() for p in problems}
+        self.demos = {name: demonstrations(FAMILIES[name], self.config.few_shot,
+                                           self._excluded)
                       for name in self.config.families}
-        self.streams = {(name, d): training_stream(FAMILIES[name], self.rng, d, excluded)
+        self.streams = {(name, d): training_stream(FAMILIES[name], self.rng, d, self._excluded)
                         for name in self.config.families for d in self.config.difficulties}
         self.cells: dict[Cell, Arm] = {cell: Arm() for cell in self.streams}
 
@@ -73,7 +85,8 @@ class EcologyRun:
         digest = "sha256:" + hashlib.sha256(self.config.model_dump_json().encode()).hexdigest()
         self._execute(c.StartRun(run_id=self.run_id, workflow="ecology", seed=self.config.seed,
                                  config_digest=digest, code_version="ecology-1"),
-                      c.FoundColony(colony_id=self.run_id, config_digest=digest,
+                      c.FoundColony(run_id=self.run_id, colony_id=self.run_id,
+                                    config_digest=digest,
                                     energy={k: getattr(self.policy, k) for k in ENERGY_AMOUNTS},
                                     strikes_to_cull=self.policy.strikes_to_cull))
         for index in range(self.config.population):
@@ -83,69 +96,74 @@ class EcologyRun:
 
     def generation(self, generation: int) -> None:
         self.progress(f"generation {generation}: {len(self.living)} organelles")
-        assigned: dict[str, list[tuple[Cell, Problem]]] = {o: [] for o in self.living}
+        tasks: dict[str, list[AssignedTask]] = {o: [] for o in self.living}
         for _ in range(self.config.tasks_per_generation):
             cell = ucb(self.cells, self.config.routing.cell_exploration)
             organelle = self._choose({o: self.organelles[o] for o in self.living})
-            assigned[organelle].append((cell, next(self.streams[cell])))
-        episodes, scores = [], []
-        for organelle, tasks in assigned.items():
-            if tasks:
-                made, kept = self._work(organelle, tasks, generation)
-                episodes += made
-                scores += [command.score for command in made]
-                self._learn(organelle, kept)
-        self._execute(*episodes)
+            problem = next(self.streams[cell])
+            tasks[organelle].append(AssignedTask(
+                family=cell[0], difficulty=cell[1], question=problem.question,
+                answer=problem.answer, prompt=prompt(problem.question, self.demos[cell[0]]),
+                cell_success=self.cells[cell].mean if self.cells[cell].pulls else 0.0))
+        learning = self.config.learning
+        jobs = [Assignment(run_id=self.run_id, organelle_id=o, generation=generation,
+                           adapter_digest=self.host.digest(o), tasks=assigned,
+                           samples_per_prompt=learning.samples_per_prompt,
+                           max_new_tokens=learning.max_new_tokens,
+                           temperature=learning.temperature,
+                           steps=learning.steps_per_generation,
+                           seed=self.rng.randrange(2**31), rank=learning.rank,
+                           alpha=learning.alpha, learning_rate=learning.learning_rate)
+                for o, assigned in tasks.items() if assigned]
+        scores: list[float] = []
+        for done in self.performer(jobs):
+            self.compute_seconds += done.seconds
+            for cell, score in done.scores:
+                self.cells[cell] = self.cells[cell].pulled(score)
+                self.organelles[done.organelle_id] = (
+                    self.organelles[done.organelle_id].pulled(score))
+                self.niches.setdefault(done.organelle_id, Counter())[cell[0]] += 1
+                scores.append(score)
+        self._cull()  # a work's compute can cull: the culled pay no ticket and get no top-up
+        top_ups = [o for o in self.living
+                   if self.policy.top_up(self._organelle(o).purse, self._organelle(o).roi)]
+        self.top_ups.update(top_ups)
+        self._execute(*(c.TopUpEnergy(run_id=self.run_id, colony_id=self.run_id,
+                                      organelle_id=o, generation=generation)
+                        for o in top_ups))
         self._execute(*(c.ChargeTicket(run_id=self.run_id, colony_id=self.run_id,
                                        organelle_id=o, generation=generation)
                         for o in self.living))
         self._cull()
-        purses = [self._organelle(o).purse.balance for o in self.living]
+        balances = [self._organelle(o).purse.balance for o in self.living]
         self._execute(c.CloseGeneration(
             run_id=self.run_id, colony_id=self.run_id, generation=generation,
-            living=len(self.living), culled=self.config.population - len(self.living),
-            episodes=len(episodes), mean_score=sum(scores) / len(scores) if scores else 0.0,
-            energy_total=sum(purses, Decimal(0)), energy_gini=gini(purses)))
+            living=len(self.living), culled=self.founded - len(self.living),
+            episodes=len(scores), mean_score=sum(scores) / len(scores) if scores else 0.0,
+            energy_total=sum(balances, Decimal(0)), energy_gini=gini(balances),
+            effective_population=effective_population(balances),
+            species=dict(Counter(self._niche(o) for o in self.living)),
+            top_ups=len(top_ups)))
+
+    def _niche(self, organelle: str) -> str:
+        counts = self.niches.get(organelle)
+        return counts.most_common(1)[0][0] if counts else "none yet"
 
     def _choose(self, arms: dict[str, Arm]) -> str:
         if self.config.routing.organelle_choice == "ucb":
             return ucb(arms, self.config.routing.organelle_exploration)
         return thompson(arms, self.rng)
 
-    def _work(self, organelle: str, tasks: list[tuple[Cell, Problem]],
-              generation: int) -> tuple[list[c.ScoreEpisode], list[tuple[str, str]]]:
-        """Sample answers to the organelle's tasks, check them, price them; return the
-        episodes to record and the (prompt, answer) pairs that passed."""
-        learning = self.config.learning
-        prompts = [prompt(p.question, self.demos[cell[0]]) for cell, p in tasks
-                   for _ in range(learning.samples_per_prompt)]
-        started = time.perf_counter()
-        samples = self.host.sample(organelle, prompts, max_new_tokens=learning.max_new_tokens,
-                                   temperature=learning.temperature,
-                                   seed=self.rng.randrange(2**31))
-        seconds = (time.perf_counter() - started) / len(samples)
-        episodes, kept = [], []
-        for index, sample in enumerate(samples):
-            cell, problem = tasks[index // learning.samples_per_prompt]
-            verdict = check(FAMILIES[cell[0]], problem, sample.text)
-            success = self.cells[cell].mean if self.cells[cell].pulls else 0.0
-            self.cells[cell] = self.cells[cell].pulled(verdict.score)
-            self.organelles[organelle] = self.organelles[organelle].pulled(verdict.score)
-            episodes.append(c.ScoreEpisode(
-                run_id=self.run_id, organelle_id=organelle, generation=generation,
-                family=cell[0], difficulty=cell[1], question=problem.question,
-                answer=sample.text[:4096], score=verdict.score, checker=verdict.checker,
-                tokens=sample.tokens, latency_ms=int(seconds * 1000),
-                income=self.policy.income(verdict.score, success),
-                cost=self.policy.compute_cost(sample.tokens, seconds)))
-            if verdict.score == 1.0:
-                kept.append((prompts[index], sample.text))
-        return episodes, kept
+    def perform_here(self, jobs: list[Assignment]) -> list[Worked]:
+        """The generation's work in this process, on this host."""
+        done = []
+        for job in jobs:
+            self._execute(*perform(self.host, job, worker="colony"))
+            recorded = recorded_work(self.container.ledger, job)
+            assert recorded is not None, "the work was recorded in the transaction above"
+            done.append(recorded)
+        return done
 
-    def _learn(self, organelle: str, kept: list[tuple[str, str]]) -> None:
-        unique = list(dict.fromkeys(kept))
-        for _ in range(self.config.learning.steps_per_generation if unique else 0):
-            self.host.train(organelle, unique)
 
     def _cull(self) -> None:
         for organelle in list(self.living):
@@ -173,7 +191,11 @@ class EcologyRun:
                    "uplift": test.uplift, "low": test.low, "high": test.high,
                    "p_value": test.p_value, "n_control": test.n_control,
                    "n_treatment": test.n_treatment, "threshold": gate.threshold,
-                   "alpha": gate.alpha}
+                   "alpha": gate.alpha, "min_samples": gate.min_samples,
+                   "min_holdout": gate.min_holdout,
+                   "candidate_energy": self._organelle(candidate).purse.balance,
+                   "candidate_roi": self._organelle(candidate).roi,
+                   "candidate_top_ups": self.top_ups[candidate]}
         partners = [o for o in self.living if o != candidate]
         if not verdict.passed or not partners:
             reasons = verdict.reasons or ("no living partner to merge with",)
@@ -204,6 +226,7 @@ class EcologyRun:
                                            parents=[candidate, partner]))
             self.living.append(child)
             self.organelles[child] = Arm()
+            self.founded += 1
         else:
             self.host.drop(child)
 
@@ -226,6 +249,8 @@ class EcologyRun:
         generation = self._colony().generation
         for organelle in self.living:
             self.score_holdout(organelle, generation)
+        if self.config.baseline.supervised:
+            self.train_baseline(generation)
         self._execute(c.FinishRun(run_id=self.run_id, outcome="succeeded",
                                   summary=f"{len(self.living)} organelles living"))
 
@@ -240,6 +265,35 @@ class EcologyRun:
                                            correct=int(sum(scores)), total=len(scores)))
         self._execute(*commands)
 
+    def train_baseline(self, generation: int) -> None:
+        """A fresh LoRA trained on labelled answers from the same cells for as long as the
+        colony's organelles computed, then scored on the same held-out sets: what the same
+        compute buys with supervision the colony never had."""
+        baseline, settings = f"{self.run_id}-supervised", self.config.baseline
+        self.progress(f"supervised baseline: {self.compute_seconds:.0f} s of compute")
+        self.host.spawn(baseline, seed=self.config.seed * 1000 + 999)
+        rng = random.Random(f"baseline/{self.config.seed}")
+        streams = {cell: training_stream(FAMILIES[cell[0]], rng, cell[1], self._excluded)
+                   for cell in self.streams}
+        cells, steps, loss, examples = list(streams), 0, None, 0
+        started = time.perf_counter()
+        while (time.perf_counter() - started < self.compute_seconds
+               and steps < settings.max_steps):
+            batch = []
+            for _ in range(settings.batch):
+                cell = rng.choice(cells)
+                problem = next(streams[cell])
+                batch.append((prompt(problem.question, self.demos[cell[0]]), problem.answer))
+            loss = self.host.train(baseline, batch)
+            steps, examples = steps + 1, examples + len(batch)
+        seconds = time.perf_counter() - started
+        self._execute(c.RecordBaseline(run_id=self.run_id, colony_id=self.run_id, baseline={
+            "adapter": baseline, "adapter_digest": self.host.digest(baseline),
+            "method": "supervised", "examples": examples, "steps": steps, "loss": loss,
+            "seconds": seconds, "budget_seconds": self.compute_seconds}))
+        self.score_holdout(baseline, generation)
+        self.host.drop(baseline)
+
     # -- plumbing --------------------------------------------------------------------------
 
     def _spawn(self, organelle: str, seed: int) -> None:
@@ -249,6 +303,7 @@ class EcologyRun:
                                        adapter_digest=self.host.digest(organelle)))
         self.living.append(organelle)
         self.organelles[organelle] = Arm()
+        self.founded += 1
 
     def _execute(self, *commands: c.Command) -> None:
         if commands:

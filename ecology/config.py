@@ -11,13 +11,22 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from domain.assimilation import MIN_HOLDOUT, AssimilationGate
 from domain.energy import EnergyPolicy
 from ecology.families import FAMILIES
 
 Positive = Annotated[int, Field(ge=1)]
+MAX_EPISODES = 480
+"""Episodes of one organelle in one generation: recorded in one transaction with its work."""
 Rate = Annotated[float, Field(ge=0, le=1)]
 
 
@@ -35,6 +44,8 @@ class EnergyConfig(Strict):
     target_success: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0.5")
     cap: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = Decimal(50)
     strikes_to_cull: Positive = 3
+    topup_roi: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = Decimal(0)
+    topup_max: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = Decimal(0)
 
     def policy(self) -> EnergyPolicy:
         return EnergyPolicy(**self.model_dump())
@@ -71,6 +82,14 @@ class AssimilationConfig(Strict):
         return AssimilationGate(self.threshold, self.alpha, self.min_samples, self.holdout)
 
 
+class BaselineConfig(Strict):
+    """The same-compute supervised baseline, trained after the colony on labelled answers."""
+
+    supervised: bool = True
+    batch: Annotated[int, Field(ge=1, le=64)] = 8
+    max_steps: Annotated[int, Field(ge=1, le=100_000)] = 10_000
+
+
 class EcologyConfig(Strict):
     name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
     seed: int = 0
@@ -85,6 +104,7 @@ class EcologyConfig(Strict):
     routing: RoutingConfig = RoutingConfig()
     learning: LearningConfig = LearningConfig()
     assimilation: AssimilationConfig = AssimilationConfig()
+    baseline: BaselineConfig = BaselineConfig()
 
     @field_validator("families")
     @classmethod
@@ -95,6 +115,15 @@ class EcologyConfig(Strict):
         if len(set(families)) != len(families):
             raise ValueError("a family is listed twice")
         return families
+
+    @model_validator(mode="after")
+    def _one_transaction_per_organelle(self) -> EcologyConfig:
+        episodes = self.tasks_per_generation * self.learning.samples_per_prompt
+        if episodes > MAX_EPISODES:
+            raise ValueError(f"tasks_per_generation x samples_per_prompt is {episodes}; an "
+                             f"organelle's generation is one transaction of at most "
+                             f"{MAX_EPISODES} episodes")
+        return self
 
     @field_validator("difficulties")
     @classmethod

@@ -306,7 +306,8 @@ class SpawnOrganelle(Command):
 
 
 class ScoreEpisode(Command):
-    """An organelle's checked answer: recorded, paid ``income`` and charged ``cost``."""
+    """An organelle's checked answer: recorded, paid at its cell's price and charged for its
+    compute, both priced by the colony's energy policy (the ledger's, not the client's)."""
 
     organelle_id: Slug
     generation: Annotated[int, Field(ge=0)]
@@ -318,8 +319,31 @@ class ScoreEpisode(Command):
     checker: Annotated[str, Field(max_length=80)]
     tokens: Annotated[int, Field(ge=0)]
     latency_ms: Annotated[int, Field(ge=0)]
-    income: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
-    cost: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+    cell_success: Annotated[float, Field(ge=0, le=1)]
+    """How often the cell's answers passed before this one: its price rises as this falls."""
+
+
+class RecordWork(Command):
+    """An organelle's work of a generation is recorded: what it learned, where it got to."""
+
+    organelle_id: Slug
+    generation: Annotated[int, Field(ge=1)]
+    episodes: Annotated[int, Field(ge=0)]
+    examples: Annotated[int, Field(ge=0)]
+    steps: Annotated[int, Field(ge=0)]
+    loss: Annotated[float | None, Field(allow_inf_nan=False)] = None
+    sample_seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    train_seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    adapter_digest: Annotated[str, Field(max_length=80)]
+    worker: Annotated[str, Field(max_length=128)] = ""
+
+
+class TopUpEnergy(Command):
+    """Credit the organelle the top-up its colony's policy grants at its ROI, if any."""
+
+    colony_id: Slug
+    organelle_id: Slug
+    generation: Annotated[int, Field(ge=1)]
 
 
 class ChargeTicket(Command):
@@ -339,6 +363,9 @@ class CloseGeneration(Command):
     mean_score: Annotated[float, Field(ge=0, le=1)]
     energy_total: Annotated[Decimal, Field(ge=0)]
     energy_gini: Annotated[float, Field(ge=0, le=1)]
+    effective_population: Annotated[float, Field(ge=0)] = 0.0
+    species: dict[str, int] = {}
+    top_ups: Annotated[int, Field(ge=0)] = 0
 
 
 class ScoreHoldout(Command):
@@ -361,3 +388,9 @@ class RecordMerge(Command):
     colony_id: Slug
     merge: dict[str, Any]
     """The OrganellesMerged fields: the certificate."""
+
+
+class RecordBaseline(Command):
+    colony_id: Slug
+    baseline: dict[str, Any]
+    """The BaselineTrained fields."""

@@ -6,10 +6,13 @@ from handlers.ecology_handlers import (
     close_generation,
     found_colony,
     record_assimilation,
+    record_baseline,
     record_merge,
+    record_work,
     score_episode,
     score_holdout,
     spawn_organelle,
+    top_up_energy,
 )
 from handlers.economy import cast_peer_vote, decay_karma, schedule_task
 from handlers.knowledge_handlers import (
@@ -80,4 +83,7 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.ScoreHoldout: score_holdout,
     c.RecordAssimilation: record_assimilation,
     c.RecordMerge: record_merge,
+    c.RecordBaseline: record_baseline,
+    c.RecordWork: record_work,
+    c.TopUpEnergy: top_up_energy,
 }

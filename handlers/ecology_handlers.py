@@ -47,13 +47,32 @@ def score_episode(svc: CommandContext, cmd: c.ScoreEpisode, actor: c.Principal,
     organelle = unit.get(Organelle, cmd.organelle_id)
     policy = unit.get(Colony, organelle.colony_id).energy_policy
     at, provenance = svc.clock(), svc.provenance(cmd)
+    income = policy.income(cmd.score, cmd.cell_success)
+    cost = policy.compute_cost(cmd.tokens, cmd.latency_ms / 1000)
     episode = cmd.model_dump(include={"generation", "family", "difficulty", "question",
                                       "answer", "score", "checker", "tokens", "latency_ms"})
-    organelle.score_episode(at=at, provenance=provenance, **episode)
-    reason = f"{cmd.family} answer, generation {cmd.generation}"
-    organelle.credit(cmd.income, reason, policy, at=at, provenance=provenance)
-    organelle.charge(cmd.cost, f"compute of a {cmd.family} answer", policy, at=at,
-                     provenance=provenance)
+    organelle.score_episode(policy, at=at, provenance=provenance, income=income, cost=cost,
+                            **episode)
+    return {"organelle_id": cmd.organelle_id}
+
+
+def record_work(svc: CommandContext, cmd: c.RecordWork, actor: c.Principal,
+                unit: UnitOfWork) -> dict[str, str]:
+    require_admin(actor, ACTION)
+    organelle = unit.get(Organelle, cmd.organelle_id)
+    policy = unit.get(Colony, organelle.colony_id).energy_policy
+    organelle.record_work(policy, at=svc.clock(), provenance=svc.provenance(cmd),
+                          **cmd.model_dump(exclude={"organelle_id", "run_id", "correlation_id",
+                                                    "causation_id"}))
+    return {"organelle_id": cmd.organelle_id}
+
+
+def top_up_energy(svc: CommandContext, cmd: c.TopUpEnergy, actor: c.Principal,
+                  unit: UnitOfWork) -> dict[str, str]:
+    require_admin(actor, ACTION)
+    policy = unit.get(Colony, cmd.colony_id).energy_policy
+    unit.get(Organelle, cmd.organelle_id).top_up(policy, at=svc.clock(),
+                                                 provenance=svc.provenance(cmd))
     return {"organelle_id": cmd.organelle_id}
 
 
@@ -98,6 +117,15 @@ def record_merge(svc: CommandContext, cmd: c.RecordMerge, actor: c.Principal,
     require_admin(actor, ACTION)
     unit.get(Colony, cmd.colony_id).record_merge(at=svc.clock(),
                                                  provenance=svc.provenance(cmd), **cmd.merge)
+    return {"colony_id": cmd.colony_id}
+
+
+def record_baseline(svc: CommandContext, cmd: c.RecordBaseline, actor: c.Principal,
+                    unit: UnitOfWork) -> dict[str, str]:
+    require_admin(actor, ACTION)
+    unit.get(Colony, cmd.colony_id).record_baseline(at=svc.clock(),
+                                                    provenance=svc.provenance(cmd),
+                                                    **cmd.baseline)
     return {"colony_id": cmd.colony_id}
 
 

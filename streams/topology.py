@@ -85,6 +85,16 @@ class Topology:
             duplicate_window=self.duplicate_window_s,
         )
 
+    @property
+    def ecology_work(self) -> str:
+        """The task type of an organelle's generation of work (``karma ecology worker``)."""
+        return "ecology-work"
+
+    @property
+    def adapters_bucket(self) -> str:
+        """The object store where an ecology run's processes share adapters by digest."""
+        return f"{self.namespace.upper()}_ADAPTERS" if self.namespace else "ADAPTERS"
+
     def worker_durable(self, task_type: str) -> str:
         """The one durable consumer that every worker of a task type shares."""
         return f"workers-{task_type}"

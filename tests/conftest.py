@@ -85,6 +85,8 @@ async def delete_streams(nats_url: str, topology) -> None:
         for stream in (topology.ledger_stream, topology.tasks_stream):
             with contextlib.suppress(nats.js.errors.NotFoundError):
                 await js.delete_stream(stream)
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await js.delete_object_store(topology.adapters_bucket)
     finally:
         await client.close()
 

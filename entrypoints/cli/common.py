@@ -76,7 +76,7 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
-async def _run_until_signal(run: Any) -> Any:
+async def run_until_signal(run: Any) -> Any:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

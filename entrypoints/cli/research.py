@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from entrypoints.cli.common import _run_until_signal, app, console, container, ready_model
+from entrypoints.cli.common import app, console, container, ready_model, run_until_signal
 from entrypoints.cli.tables import earnings_table, leaderboard_table
 from readside.queries import Queries
 
@@ -103,7 +103,7 @@ def worker(roles: Annotated[str, typer.Option(
         chosen = _roles(roles)
         console.print(f"hosting {', '.join(chosen)} on {built.endpoints.nats_url}")
         try:
-            asyncio.run(_run_until_signal(lambda stop: serve_crew(built, kit, chosen, stop)))
+            asyncio.run(run_until_signal(lambda stop: serve_crew(built, kit, chosen, stop)))
         finally:
             kit.passages.close()
 

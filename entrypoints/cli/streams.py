@@ -16,11 +16,11 @@ from app.bootstrap import Container
 from domain.agents import Agent
 from entrypoints.cli.common import (
     JsonFlag,
-    _run_until_signal,
     app,
     console,
     container,
     errors,
+    run_until_signal,
     stream_app,
 )
 from handlers.commands import EnsureAgent
@@ -35,7 +35,7 @@ def relay() -> None:
     with container() as built:
         console.print(f"relaying the ledger to {built.endpoints.nats_url} "
                       f"(stream {built.topology.ledger_stream})")
-        asyncio.run(_run_until_signal(built.relay().run))
+        asyncio.run(run_until_signal(built.relay().run))
 
 
 @stream_app.command("tail")
@@ -124,7 +124,7 @@ def worker(
             raise ValueError(f"unknown agent {agent!r}: register it first, or pass --role")
         task_worker = TaskWorker(built.service, agent, handlers)
         console.print(f"agent {agent} working {', '.join(task_types)} (concurrency {concurrency})")
-        asyncio.run(_run_until_signal(
+        asyncio.run(run_until_signal(
             lambda stop: _work(built, task_worker, task_types, concurrency, stop)))
 
 

@@ -452,45 +452,116 @@ def candidates_table(response: Mapping[str, Any]) -> Table:
 
 # The ecology.
 
+def _short(name: str | None, run_id: str) -> str:
+    """An organelle's name without its run's prefix: ``eco-smoke-1a2b3c-o2`` -> ``o2``."""
+    return (name or "").removeprefix(run_id + "-")
+
+
 def holdout_table(report: Any) -> Table:
-    """Held-out accuracy per family for the frozen host and each organelle."""
-    families = sorted({f for scored in report.holdout.values() for f in scored})
-    table = new_table(f"held-out accuracy in {report.run_id}",
-                      caption="correct/total, rate, 95% Wilson interval")
-    id_column(table, "adapter")
-    for family in families:
-        text_column(table, family)
-    for adapter, scored in report.holdout.items():
-        table.add_row(local(adapter, report.run_id), *(
-            _accuracy(scored[f]) if f in scored else "" for f in families))
+    """Held-out accuracy per family of the compared adapters, and each one's difference from
+    the frozen host in points with its 95% interval."""
+    table = new_table(f"held-out accuracy in {report.run_id}", caption=(
+        "95% Wilson intervals; vs frozen: difference in points, Newcombe interval; the best "
+        "organelle is chosen by its training reward, not by this set"))
+    key_column(table, "adapter")
+    key_column(table, "family")
+    for column in ("right", "rate", "95% CI", "vs frozen"):
+        number_column(table, column)
+    for role, adapter in report.roles().items():
+        if adapter is None:
+            table.add_row(role, "", "", "", "", "none" if role != "merged colony" else
+                          "no merge kept")
+            continue
+        versus = report.versus_frozen(adapter) if adapter != "frozen host" else {}
+        named = role in ("best organelle", "merged colony")
+        name = f"{role} {_short(adapter, report.run_id)}" if named else role
+        for index, (family, score) in enumerate(sorted(report.holdout[adapter].items())):
+            gap = versus.get(family)
+            table.add_row(name if index == 0 else "", family, f"{score.correct}/{score.total}",
+                          f"{score.rate:.0%}", f"{score.low:.0%}-{score.high:.0%}",
+                          f"{gap.points * 100:+.0f} [{gap.low * 100:+.0f},{gap.high * 100:+.0f}]"
+                          if gap else "")
     return table
 
 
-def _accuracy(score: Any) -> str:
-    return (f"{score.correct}/{score.total} {score.rate:.0%} "
-            f"[{score.low:.0%}-{score.high:.0%}]")
+def compute_table(report: Any) -> Table:
+    table = new_table("compute spent", caption=(
+        "colony: its organelles' sampling and training; baseline: supervised training on "
+        "labelled answers for the same time"))
+    key_column(table, "who")
+    for column in ("seconds", "tokens sampled", "train steps", "examples"):
+        number_column(table, column)
+    steps = sum(o.train_steps for o in report.organelles.values())
+    table.add_row("colony", f"{report.colony_seconds:.1f}", str(report.colony_tokens),
+                  str(steps), "")
+    if report.baseline:
+        b = report.baseline
+        table.add_row("supervised baseline", f"{b.seconds:.1f}", "0", str(b.steps),
+                      str(b.examples))
+    return table
+
+
+def organelles_table(report: Any) -> Table:
+    table = new_table(f"organelles of {report.run_id}",
+                      caption="ROI: task income per unit of compute charged")
+    key_column(table, "organelle")
+    for column in ("answers", "mean", "income", "cost", "ROI", "top-ups", "steps"):
+        number_column(table, column)
+    for name, o in report.organelles.items():
+        if not o.episodes:
+            continue
+        table.add_row(_short(name, report.run_id), str(o.episodes), f"{o.mean_score:.2f}",
+                      rounded(o.income), rounded(o.cost),
+                      "" if o.roi is None else f"{o.roi:.2f}", str(o.top_ups),
+                      str(o.train_steps))
+    return table
 
 
 def generations_table(report: Any) -> Table:
-    table = new_table(f"generations of {report.run_id}")
-    for column in ("gen", "living", "culled", "episodes", "mean score", "energy", "gini"):
+    table = new_table(f"generations of {report.run_id}",
+                      caption="eff. pop.: the inverse Simpson index of the energy shares")
+    for column in ("gen", "living", "culled", "answers", "mean", "energy", "gini",
+                   "eff. pop.", "top-ups"):
         number_column(table, column)
     for g in report.generations:
         table.add_row(str(g.generation), str(g.living), str(g.culled), str(g.episodes),
-                      f"{g.mean_score:.3f}", rounded(g.energy_total), f"{g.energy_gini:.3f}")
+                      f"{g.mean_score:.3f}", rounded(g.energy_total), f"{g.energy_gini:.3f}",
+                      f"{g.effective_population:.2f}", str(g.top_ups))
     return table
 
 
 def attempts_table(report: Any) -> Table:
-    table = new_table(f"assimilation attempts in {report.run_id}")
+    gates = sorted({(a.threshold, a.alpha) for a in report.attempts})
+    table = new_table(f"assimilation attempts in {report.run_id}", caption=(
+        "control: the frozen host; treated: the candidate; p: one-sided Welch; gate: uplift "
+        f">= {', '.join(f'{t:g}, p < {a:g}' for t, a in gates)}; holdout: the candidate's, "
+        "then the merged adapter's"))
     for column in ("gen", "candidate"):
         key_column(table, column)
-    for column in ("control", "treated", "uplift", "p"):
+    for column in ("control", "treated", "uplift", "p", "top-ups"):
         number_column(table, column)
     text_column(table, "verdict")
     for a in report.attempts:
-        verdict = "passed" if a.passed else "; ".join(a.reasons)
-        table.add_row(str(a.generation), local(a.candidate, report.run_id),
+        verdict = "; ".join(a.reasons)
+        if a.passed:
+            verdict = (f"merged: holdout {a.holdout_before[0]}/{a.holdout_before[1]} -> "
+                       f"{a.holdout_after[0]}/{a.holdout_after[1]}")
+        table.add_row(str(a.generation), _short(a.candidate, report.run_id),
                       f"{a.control_mean:.2f}", f"{a.treatment_mean:.2f}",
-                      f"{a.uplift:+.2f}", f"{a.p_value:.3f}", verdict)
+                      f"{a.uplift:+.2f}", f"{a.p_value:.3f}", str(a.candidate_top_ups), verdict)
+    return table
+
+
+def redecided_table(decisions: Sequence[Any], run_id: str) -> Table:
+    table = new_table(f"{run_id} re-decided", caption="flipped decisions are marked *")
+    key_column(table, "")
+    key_column(table, "decision")
+    number_column(table, "gen")
+    text_column(table, "recorded")
+    text_column(table, "re-decided")
+    text_column(table, "why")
+    for d in decisions:
+        table.add_row("*" if d.flipped else "", f"{d.kind} {_short(d.subject, run_id)}",
+                      "" if d.generation is None else str(d.generation), d.recorded,
+                      d.replayed, d.note)
     return table

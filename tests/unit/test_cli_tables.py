@@ -304,3 +304,88 @@ def test_the_reward_formula_is_printed_as_the_economy_computes_it():
         Decimal(n) for n in re.findall(r"-?\d+(?:\.\d+)?", line))
     assert (base * quality - time_penalty - resource_penalty) * scale == pytest.approx(delta)
     assert delta == breakdown.delta and line.startswith("(8 x 1.05 - ")
+
+
+def ecology_report():
+    """A benchmark-sized ecology run folded from its events: four organelles, a merged child,
+    the supervised baseline, three attempts with long reasons."""
+    from domain.ecology import Colony, Organelle
+    from domain.energy import EnergyPolicy
+    from ecology.report import report_of
+    from tests.builders import PROVENANCE
+
+    run, policy = "eco-benchmark-1a2b3c", EnergyPolicy(topup_roi=Decimal(1),
+                                                        topup_max=Decimal(2))
+    families = ("arithmetic", "boolean_logic", "json_repair", "word_count")
+    colony = Colony.found(run, config_digest="sha256:x", policy=policy, at=T0,
+                          provenance=PROVENANCE)
+    names = [f"{run}-o{i}" for i in range(1, 5)] + [f"{run}-m10"]
+    organelles = [Organelle.spawn(n, colony_id=run, policy=policy, adapter_digest="sha256:0",
+                                  at=T0, provenance=PROVENANCE) for n in names]
+    for generation in range(1, 21):
+        for index, organelle in enumerate(organelles):
+            for family in families:
+                organelle.score_episode(
+                    policy, at=T0, provenance=PROVENANCE,
+                    income=abs(amount(index + generation)) % 3,
+                    cost=Decimal("0.123456"), generation=generation, family=family,
+                    difficulty=2, question="q", answer="a", score=float(index % 2),
+                    checker=f"{family}/1", tokens=24, latency_ms=812)
+            organelle.record_work(policy, generation=generation, episodes=4, examples=2,
+                                  steps=2, loss=0.25, sample_seconds=12.5, train_seconds=9.25,
+                                  adapter_digest="sha256:1", at=T0, provenance=PROVENANCE)
+        colony.close_generation(
+            generation=generation, living=5, culled=1, episodes=20, mean_score=0.4125,
+            energy_total=Decimal("123.456789"), energy_gini=0.3333, effective_population=3.25,
+            species={"arithmetic": 3, "word_count": 2}, top_ups=2, at=T0,
+            provenance=PROVENANCE)
+    for adapter in (None, names[0], names[1], names[4], f"{run}-supervised"):
+        for family in families:
+            colony.record_holdout(generation=20, adapter=adapter, family=family,
+                                  correct=37, total=120, at=T0, provenance=PROVENANCE)
+    for generation, passed in ((5, False), (10, True), (15, False)):
+        colony.record_attempt(
+            generation=generation, candidate=names[1], control_mean=0.0333,
+            treatment_mean=0.4667, uplift=0.4333, low=0.2, high=0.6, p_value=0.0001,
+            n_control=120, n_treatment=120, threshold=0.05, alpha=0.05, min_samples=120,
+            min_holdout=30, candidate_top_ups=3, holdout_before=(33, 120),
+            holdout_after=(41, 120) if passed else (30, 120), passed=passed,
+            reasons=() if passed else ("holdout 30/120 after the merge, not above 33/120 "
+                                       "before",), at=T0, provenance=PROVENANCE)
+    colony.record_merge(generation=10, child=names[4], child_digest="sha256:2",
+                        parents={names[1]: "sha256:1", names[0]: "sha256:1"},
+                        weights=(0.5, 0.5), method="cat", relative_error=1e-7, at=T0,
+                        provenance=PROVENANCE)
+    colony.record_baseline(adapter=f"{run}-supervised", adapter_digest="sha256:3",
+                           method="supervised", examples=12345, steps=1543, loss=0.01,
+                           seconds=2170.5, budget_seconds=2170.0, at=T0, provenance=PROVENANCE)
+    events = colony.collect_events() + [e for o in organelles for e in o.collect_events()]
+    return report_of(run, events)
+
+
+def test_the_ecology_report_fits_and_names_every_compared_adapter():
+    from ecology.replay import Thresholds, redecide  # noqa: F401 - the replay table below
+
+    report = ecology_report()
+    lines = render(tables.holdout_table(report), tables.compute_table(report),
+                   tables.organelles_table(report), tables.generations_table(report),
+                   tables.attempts_table(report))
+    assert_readable(lines, "o1", "o2", "o3", "o4", "m10")
+    text = words(lines)
+    for role in ("frozen host", "best organelle", "merged colony m10", "supervised baseline"):
+        assert role in text
+    assert "2170.5" in text and "12345" in text
+
+
+def test_the_ecology_replay_fits():
+    from ecology.replay import Decision
+
+    decisions = [Decision("cull", "eco-benchmark-1a2b3c-o3", 12, "culled in generation 12",
+                          "lived", "its work after the recorded cull was never done: the "
+                          "ledger cannot say more"),
+                 Decision("assimilation", "eco-benchmark-1a2b3c-o2", 10,
+                          "refused at the uplift test", "no merge built",
+                          "the candidate would pass; no merge was built for it, so its "
+                          "holdout is unknown")]
+    assert_readable(render(tables.redecided_table(decisions, "eco-benchmark-1a2b3c")), "o3",
+                    "o2")

@@ -116,3 +116,18 @@ def test_the_gate_says_why_it_refuses_and_scores_the_merged_adapter():
     assert "fewer than 30" in gate.merged(accuracy(1, 4), accuracy(3, 4)).reasons[0]
     with pytest.raises(ValueError):
         AssimilationGate(min_holdout=4)
+
+
+@given(balance=amounts, roi=st.one_of(st.none(), st.floats(0, 10)),
+       bar=st.decimals(min_value=0, max_value=5, places=2),
+       most=st.decimals(min_value=0, max_value=20, places=2))
+def test_a_top_up_never_exceeds_its_limit_nor_lifts_a_purse_past_its_initial_energy(
+        balance, roi, bar, most):
+    policy = EnergyPolicy(topup_roi=bar, topup_max=most)
+    purse = Purse(balance=min(balance, policy.cap))
+    granted = policy.top_up(purse, roi)
+    assert 0 <= granted <= most
+    assert granted == 0 or purse.balance + granted <= policy.initial
+    if not bar or roi is None or Decimal(str(roi)) < bar:
+        assert granted == 0
+    assert policy.top_up(Purse(balance=Decimal(0), culled=True), roi) == 0
