@@ -3,6 +3,7 @@
 from projections.agents import AgentsProjection
 from projections.audit_log import AuditLogProjection
 from projections.base import Projection
+from projections.ecology_telemetry import EcologyTelemetryProjection
 from projections.karma_balances import KarmaBalancesProjection
 from projections.knowledge_graph import KnowledgeGraphProjection
 from projections.reputation import ReputationProjection
@@ -17,4 +18,5 @@ def all_projections() -> list[Projection]:
         ReputationProjection(),
         AuditLogProjection(),
         KnowledgeGraphProjection(),
+        EcologyTelemetryProjection(),
     ]

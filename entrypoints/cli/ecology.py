@@ -120,6 +120,22 @@ def report(run_id: Annotated[str, typer.Argument(help="An ecology run.")],
     _print(shown)
 
 
+@ecology_app.command("telemetry")
+def telemetry(run_id: Annotated[str, typer.Argument(help="An ecology run.")],
+              out: Annotated[Path, typer.Option(help="The folder to write into.")] = Path(
+                  "runs")) -> None:
+    """Write seed 002's telemetry of a run (episodes.jsonl, gen_summaries.jsonl,
+    assimilation.jsonl) from the ecology's views, in ledger order, into OUT/RUN."""
+    from readside.ecology_telemetry import export
+
+    with container() as built:
+        _report(built, run_id)  # a clear error for a run that is not an ecology run
+        built.projections.catch_up(["ecology_telemetry"])
+        written = export(built.datastore, run_id, out / run_id)
+    for name, count in written.items():
+        console.print(f"{out / run_id / name}: {count} lines")
+
+
 @ecology_app.command("replay")
 def replay(
     run_id: Annotated[str, typer.Argument(help="A recorded ecology run.")],

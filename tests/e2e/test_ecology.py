@@ -109,6 +109,17 @@ def test_a_tiny_colony_records_every_step_on_the_ledger(container, tmp_path):
     for name in ("energy", "scores", "holdout", "roi"):
         assert (tmp_path / "plots" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    # Seed 002's telemetry files, from the ecology's views.
+    karma("ecology", "telemetry", "eco-tiny", "--out", str(tmp_path / "runs"), env=env,
+          cwd=tmp_path)
+    folder = tmp_path / "runs" / "eco-tiny"
+    lines = {name: [json.loads(line) for line in (folder / name).read_text().splitlines()]
+             for name in ("episodes.jsonl", "gen_summaries.jsonl", "assimilation.jsonl")}
+    assert len(lines["episodes.jsonl"]) == counted[EpisodeScored]
+    assert [g["generation"] for g in lines["gen_summaries.jsonl"]] == [1, 2]
+    assert [a["kind"] for a in lines["assimilation.jsonl"]][-1] == "baseline"
+    assert {e["checker"] for e in lines["episodes.jsonl"]} == {"sorting/1"}
+
     # Re-deciding under the recorded thresholds flips nothing; a harsher gate refuses all.
     same = json.loads(karma("ecology", "replay", "eco-tiny", "--json", env=env,
                             cwd=tmp_path).stdout)
