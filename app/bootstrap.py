@@ -7,6 +7,7 @@ in the data folder are started on first use and keep running until ``karma down`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 from urllib.parse import quote
 
@@ -130,7 +131,8 @@ class Container:
 
     @cached_property
     def service(self) -> LedgerService:
-        return LedgerService(self.ledger, self.policy)
+        return LedgerService(self.ledger, self.policy,
+                             clock_skew=timedelta(seconds=self.settings.clock_skew_s))
 
     @cached_property
     def projections(self) -> ProjectionRunner:

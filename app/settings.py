@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    public_url: str | None = Field(
+        default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="Where clients reach the API (e.g. behind a proxy); the Agent Cards' "
+        "address. When unset, http://api_host:api_port.")
     max_body_bytes: int = Field(
         default=256 * 1024, description="Largest HTTP request body accepted, in bytes."
     )
@@ -33,6 +37,10 @@ class Settings(BaseSettings):
         default=64 * 1024, description="Largest task payload or artifact, as JSON, in bytes."
     )
     pool_size: int = 4
+    clock_skew_s: float = Field(
+        default=5.0, ge=0, le=300,
+        description="How far past the server's clock an instant a command carries (a decay's "
+        "as_of) may lie; later ones are refused.")
     decay_interval_s: float = Field(
         default=86400.0, ge=0, description="How often `karma serve` decays karma (0: never).")
     policy: Path | None = Field(

@@ -31,13 +31,23 @@ ENVELOPE_FIELDS = frozenset({"originator_id", "originator_version", "timestamp",
 
 class Provenance(BaseModel):
     """Why an event exists: the run it belongs to, the request that started the chain
-    (correlation) and the command or event that directly caused it (causation)."""
+    (correlation) and the command or event that directly caused it (causation).
+
+    The server alone chooses correlation and causation (``handlers.service``): a client's
+    own label for its request is kept apart, as ``client_reference``, and is never a cause.
+    Events recorded before that field existed read with it empty (and their causes as they
+    were recorded)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     run_id: str | None = None
     correlation_id: str = Field(min_length=1, max_length=128)
     causation_id: str = Field(min_length=1, max_length=256)
+    client_reference: str | None = Field(default=None, max_length=256,
+                                         exclude_if=lambda value: value is None)
+    """What the client that sent the command called it, verbatim: its own reference, for its
+    own records. The server vouches for nothing in it; it is not a cause. Left out of the
+    stored event when empty, so most events are stored as before."""
 
 
 class DomainEvent(BaseModel):

@@ -67,3 +67,10 @@ class ConcurrencyError(DomainError):
     """Other writers kept changing the same aggregates; the command gave up retrying."""
 
     code = "conflict"
+
+
+class FutureInstantError(DomainError):
+    """A command names an instant beyond the server's clock (a decay ``as_of`` in 2100): the
+    ledger records what has happened, so it is refused and nothing is written."""
+
+    code = "future_instant"

@@ -8,6 +8,7 @@ Decimals with at most six places, so sums are exact and a replay reproduces ever
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -32,24 +33,65 @@ def quantize(value: Decimal) -> Decimal:
     return value.quantize(QUANTUM, rounding=ROUND_HALF_EVEN)
 
 
+PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,32}(?:\.[0-9]{1,32})?", re.ASCII)
+"""How an amount is written: ASCII digits, an optional fraction, a minus at most. No spaces,
+underscores, exponents, other scripts' digits, NaN or Infinity."""
+
+
+def parse_amount(written: object, *, zero_allowed: bool = False) -> Decimal:
+    """An amount as a client sends it, in its canonical form (six places, ``quantize``), or
+    InvalidAmountError saying why not. Text must be plain decimal notation
+    (``PLAIN_DECIMAL``); a whole number (int, as a JSON integer arrives) and a finite Decimal
+    (from the server's own code) are values already. A float is refused: its decimal digits
+    are not what the client wrote (``0.1``, ``1e6`` and ``1000000.0`` arrive alike)."""
+    if isinstance(written, str):
+        if not PLAIN_DECIMAL.fullmatch(written):
+            raise InvalidAmountError(
+                f"amount {written[:40]!r} is not written in plain decimal notation "
+                "(digits 0-9, an optional fraction such as 2.5; no spaces, underscores or "
+                "exponents)")
+        value = Decimal(written)
+    elif isinstance(written, int) and not isinstance(written, bool):
+        value = Decimal(written)
+    elif isinstance(written, Decimal):
+        value = written
+    elif isinstance(written, float):
+        raise InvalidAmountError(
+            f"amount {written!r} is a JSON number with a fraction or an exponent: send it as "
+            "a string in plain decimal notation (\"2.5\"), so that it is kept to the digit")
+    else:
+        raise InvalidAmountError(f"amount {written!r} is not a number")
+    if zero_allowed and value.is_finite():
+        if value.is_zero():
+            return quantize(abs(value))  # -0 too: one spelling of nothing
+        if value < 0:
+            raise InvalidAmountError(f"amount {written!r} must not be negative")
+    return validate_amount(value)
+
+
 def validate_amount(amount: Decimal | float | int | str) -> Decimal:
-    """A movement of karma: finite, positive, at most MAX_AMOUNT, at most six decimal places."""
+    """A movement of karma: finite, positive, at most MAX_AMOUNT, at most six decimal places;
+    returned in its canonical form, kept to the six places (``1E+6`` is ``1000000.000000``)."""
     try:
         value = Decimal(str(amount))
     except (InvalidOperation, ValueError):
         raise InvalidAmountError(f"amount {amount!r} is not a number") from None
     if not value.is_finite():
-        raise InvalidAmountError(f"amount {amount!r} is not finite")
+        raise InvalidAmountError(f"amount {_shown(amount)} is not finite")
     if value <= 0:
-        raise InvalidAmountError(f"amount {amount!r} must be greater than zero")
+        raise InvalidAmountError(f"amount {_shown(amount)} must be greater than zero")
     if value > MAX_AMOUNT:
-        raise InvalidAmountError(f"amount {amount!r} exceeds the maximum of {MAX_AMOUNT}")
+        raise InvalidAmountError(f"amount {_shown(amount)} exceeds the maximum of {MAX_AMOUNT}")
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -AMOUNT_PLACES:
         raise InvalidAmountError(
-            f"amount {amount!r} has more than {AMOUNT_PLACES} decimal places"
+            f"amount {_shown(amount)} has more than {AMOUNT_PLACES} decimal places"
         )
-    return value
+    return quantize(value)
+
+
+def _shown(amount: object) -> str:
+    return f"{amount:f}" if isinstance(amount, Decimal) and amount.is_finite() else repr(amount)
 
 
 class EntryKind(StrEnum):

@@ -18,7 +18,7 @@ from handlers.unit_of_work import require_admin
 from knowledge.enrichment import Enrichment
 from knowledge.export import to_graphml
 from knowledge.requests import EnrichRequest
-from readside.models import KnowledgeGraph
+from readside.models import KnowledgeGraph, error_responses
 from readside.queries import Queries
 from readside.time_travel import require_position
 
@@ -40,7 +40,8 @@ def knowledge_router(container: Container, caller: Any, model: LazyModel) -> API
     router = APIRouter(prefix="/v1/knowledge", tags=["knowledge"])
     queries = Queries(container.datastore)
 
-    @router.post("/karma/enrich", summary="Enrich a graph from documents (KARMA agents)")
+    @router.post("/karma/enrich", summary="Enrich a graph from documents (KARMA agents)",
+                 responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422))
     async def enrich(body: EnrichRequest,
                      principal: c.Principal = Depends(caller)) -> dict[str, Any]:  # noqa: B008
         def work() -> dict[str, Any]:
@@ -54,7 +55,8 @@ def knowledge_router(container: Container, caller: Any, model: LazyModel) -> API
 
     @router.get("/graphs/{graph_id}", summary="A graph, now or at a ledger position",
                 response_model=KnowledgeGraph, responses={200: {"content": {
-                    "application/graphml+xml": {"schema": {"type": "string"}}}}})
+                    "application/graphml+xml": {"schema": {"type": "string"}}}},
+                    **error_responses(401, 404, 422)})
     def graph(graph_id: str, position: Annotated[int | None, Query(ge=1)] = None,
               format: Literal["json", "graphml"] = "json",  # noqa: A002
               _: c.Principal = Depends(caller)) -> Any:  # noqa: B008

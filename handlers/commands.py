@@ -1,8 +1,15 @@
 """Commands: what a caller asks the ledger to do, validated at the edge.
 
-Every command may name the run it belongs to and carry a correlation id (the request that
-started the chain) and a causation id (what directly caused it); the service fills in the
-rest, so every event it writes has all three.
+Every command may name the run it belongs to and carry a ``client_reference``: the caller's
+own label for its request, kept verbatim on the events' provenance under that name. It is
+never a cause: correlation and causation are the server's (``handlers.service``), derived from
+the command and its batch, or given by the server's own code as a ``Cause`` that no
+command field can carry. ``correlation_id`` and ``causation_id``, as clients sent them before,
+are read as the client reference.
+
+Amounts (``Amount``, ``Reward``) are written in plain decimal notation and kept in their
+canonical form (``domain.karma.parse_amount``); instants may not lie beyond the server's clock
+(the service checks every ``datetime`` a command carries).
 """
 
 from __future__ import annotations
@@ -11,11 +18,22 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import orjson
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    model_validator,
+)
 
 from domain.base import SLUG_PATTERN
+from domain.errors import InvalidAmountError
 from domain.graph import GraphEdge, GraphNode
-from domain.karma import MAX_AMOUNT
+from domain.karma import AMOUNT_PLACES, MAX_AMOUNT, parse_amount
 from domain.principals import ADMIN, Principal  # noqa: F401 - commands name who runs them
 from domain.runs import RunOutcome
 from domain.tasks import MAX_QUALITY, Part
@@ -28,8 +46,38 @@ TaskType = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
 """A task type is one NATS subject token (tasks.<type>): no dots, no wildcards."""
 Text = Annotated[str, Field(max_length=4096)]
 Reason = Annotated[str, Field(min_length=1, max_length=4096)]
-Amount = Annotated[Decimal, Field(gt=0, le=MAX_AMOUNT, max_digits=18, decimal_places=6)]
-Reward = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, max_digits=18, decimal_places=6)]
+
+
+def _amount_type(*, zero_allowed: bool) -> Any:
+    """The one amount type of the commands: plain decimal notation as text (a JSON integer
+    too), at most six places, up to MAX_AMOUNT; kept canonical (``parse_amount``)."""
+
+    def parse(value: Any) -> Decimal:
+        try:
+            return parse_amount(value, zero_allowed=zero_allowed)
+        except InvalidAmountError as error:  # a ValueError is what pydantic reports as such
+            raise ValueError(str(error)) from None
+
+    lowest = "0" if zero_allowed else f"0.{'0' * (AMOUNT_PLACES - 1)}1"
+    schema = {
+        "anyOf": [
+            {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$", "examples": ["2.5"]},
+            {"type": "integer", "minimum": 0 if zero_allowed else 1,
+             "maximum": int(MAX_AMOUNT)},
+        ],
+        "description": (f"Karma, from {lowest} to {MAX_AMOUNT}, at most {AMOUNT_PLACES} "
+                        "decimal places: a string in plain decimal notation (\"2.5\"; no "
+                        "exponent, spaces or underscores) or a JSON integer. Kept to "
+                        f"{AMOUNT_PLACES} places."),
+    }
+    return Annotated[Decimal, PlainValidator(parse, json_schema_input_type=str),
+                     WithJsonSchema(schema, mode="validation")]
+
+
+Amount = _amount_type(zero_allowed=False)
+"""An amount of karma that moves: greater than zero."""
+Reward = _amount_type(zero_allowed=True)
+"""An amount of karma a task offers or asks for: zero allowed."""
 Score = Annotated[float, Field(allow_inf_nan=False)]
 Tags = Annotated[list[Slug], Field(max_length=32)]
 
@@ -47,12 +95,44 @@ def _dump_model(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
+def _nul_at(value: Any, path: str) -> str | None:
+    """Where a NUL character hides in ``value`` (a field, an item, a key), if anywhere."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, BaseModel):
+        value = dict(value)
+    if isinstance(value, dict):
+        return next((found for key, item in value.items()
+                     if (found := _nul_at(key, f"{path} key {key!r}") or
+                         _nul_at(item, f"{path}.{key}"))), None)
+    if isinstance(value, list | tuple):
+        return next((found for index, item in enumerate(value)
+                     if (found := _nul_at(item, f"{path}[{index}]"))), None)
+    return None
+
+
 class Command(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    @model_validator(mode="after")
+    def _storable(self) -> Command:
+        """PostgreSQL's jsonb, which the read models fold events through, cannot hold a NUL
+        character: an event carrying one would be saved and then stop every view for good."""
+        found = _nul_at(dict(self), type(self).__name__)
+        if found:
+            raise ValueError(f"{found} holds a NUL character (\\u0000), which cannot be stored")
+        return self
+
     run_id: Slug | None = None
-    correlation_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
-    causation_id: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    client_reference: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
+        default=None,
+        validation_alias=AliasChoices("client_reference", "correlation_id", "causation_id"),
+        # Dumped only when set: handlers that turn a command's fields into an event's leave
+        # provenance out by name, and commands with no reference dump as before.
+        exclude_if=lambda value: value is None,
+        description=("The caller's own reference for this request, kept verbatim on what it "
+                     "records as `client_reference`; never a cause. (`correlation_id` or "
+                     "`causation_id`, as sent before, are read as this.)"))
 
 
 class RegisterAgent(Command):

@@ -8,20 +8,23 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import structlog
 from eventsourcing.persistence import IntegrityError
+from pydantic import BaseModel
 
 from adapters.event_store import Ledger
-from domain.base import Aggregate, Provenance
+from domain.base import Aggregate
 from domain.economy import EconomyPolicy
-from domain.errors import ConcurrencyError
+from domain.errors import ConcurrencyError, FutureInstantError
 from handlers import commands as c
 from handlers.dispatch import HANDLERS
-from handlers.unit_of_work import CommandResult, Handler, UnitOfWork
+from handlers.unit_of_work import Cause, CommandResult, CommandScope, Handler, UnitOfWork
+
+__all__ = ["Cause", "CommandResult", "LedgerService", "new_id", "utc_now"]
 
 log = structlog.get_logger(__name__)
 
@@ -31,6 +34,9 @@ MAX_ATTEMPTS = 25
 BACKOFF_CAP_S = 0.1
 MAX_BATCH = 500
 """Commands saved in one transaction at most; the library hangs on very large saves."""
+CLOCK_SKEW = timedelta(seconds=5)
+"""How far past the server's clock a command's instant may lie by default (settings:
+``KARMA_CLOCK_SKEW_S``)."""
 
 
 def utc_now() -> datetime:
@@ -49,28 +55,57 @@ class LedgerService:
         policy: EconomyPolicy | None = None,
         clock: Callable[[], datetime] = utc_now,
         make_id: Callable[[], str] = new_id,
+        clock_skew: timedelta = CLOCK_SKEW,
     ) -> None:
         self.ledger = ledger
         self.policy = policy or EconomyPolicy()
         self.clock = clock
         self.make_id = make_id
+        self.clock_skew = clock_skew
+        """How far past the clock an instant a command carries may lie (clocks differ)."""
         self.handlers: dict[type[c.Command], Handler] = HANDLERS
 
-    def execute(self, command: c.Command, actor: c.Principal = c.ADMIN) -> CommandResult:
-        return self.execute_batch([command], actor)
+    def execute(
+        self, command: c.Command, actor: c.Principal = c.ADMIN, *, cause: Cause | None = None
+    ) -> CommandResult:
+        return self.execute_batch([command], actor, cause=cause)
 
     def execute_batch(
-        self, commands: Sequence[c.Command], actor: c.Principal = c.ADMIN
+        self,
+        commands: Sequence[c.Command],
+        actor: c.Principal = c.ADMIN,
+        *,
+        cause: Cause | None = None,
     ) -> CommandResult:
         """Run the commands in order and save all their events in one transaction; if any is
-        refused, none is written."""
+        refused, none is written.
+
+        Their provenance is the server's: one correlation id for the batch and, as each
+        command's cause, ``cause`` (what the server's own code knows caused them: only code
+        in the server passes it) or the command itself. A client's reference on a command is
+        kept beside them, never as either."""
         if not 0 < len(commands) <= MAX_BATCH:
             raise ValueError(f"a batch holds 1 to {MAX_BATCH} commands, not {len(commands)}")
+        now = self.clock()
+        for command in commands:
+            self._refuse_instants_beyond(command, now)
+        correlation_id = (cause.correlation_id if cause else None) or self.make_id()
+        scopes = [
+            CommandScope(
+                policy=self.policy,
+                clock=self.clock,
+                make_id=self.make_id,
+                correlation_id=correlation_id,
+                causation_id=(cause.causation_id if cause
+                              else f"command:{type(command).__name__}:{self.make_id()}"),
+            )
+            for command in commands
+        ]
         for attempt in range(1, MAX_ATTEMPTS + 1):
             unit = UnitOfWork(self.ledger)
             ids: dict[str, str] = {}
-            for command in commands:
-                ids.update(self.handlers[type(command)](self, command, actor, unit))
+            for command, scope in zip(commands, scopes, strict=True):
+                ids.update(self.handlers[type(command)](scope, command, actor, unit))
             try:
                 result = unit.commit()
             except IntegrityError:
@@ -85,9 +120,30 @@ class LedgerService:
             f"gave up after {MAX_ATTEMPTS} attempts: other writers kept changing the same records"
         )
 
-    def provenance(self, command: c.Command, run_id: str | None = None) -> Provenance:
-        return Provenance(
-            run_id=command.run_id or run_id,
-            correlation_id=command.correlation_id or self.make_id(),
-            causation_id=command.causation_id or f"command:{type(command).__name__}:{self.make_id()}",
-        )
+    def _refuse_instants_beyond(self, command: c.Command, now: datetime) -> None:
+        """An instant a command carries (a decay's ``as_of``) may not lie beyond the clock:
+        the ledger records what has happened, and a decay to 2100 would take an account's
+        karma for good."""
+        latest = now + self.clock_skew
+        for name, instant in _instants(command):
+            if instant > latest:
+                raise FutureInstantError(
+                    f"{name} {instant.isoformat()} is later than the server's clock "
+                    f"({now.isoformat(timespec='seconds')}, "
+                    f"{self.clock_skew.total_seconds():g} s of skew allowed): an instant "
+                    "may not lie in the future")
+
+
+def _instants(value: object, path: str = "") -> Iterator[tuple[str, datetime]]:
+    """Every datetime in a command, with where it is (``as_of``)."""
+    if isinstance(value, datetime):
+        yield path, value if value.tzinfo else value.replace(tzinfo=UTC)  # naive: read as UTC
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _instants(getattr(value, name), f"{path}.{name}" if path else name)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _instants(item, f"{path}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _instants(item, f"{path}[{index}]")

@@ -29,11 +29,56 @@ A = TypeVar("A", bound=Aggregate)
 class CommandContext(Protocol):
     """What the service gives every handler: the policy, the clock, new ids, provenance."""
 
+    @property
+    def policy(self) -> EconomyPolicy: ...
+
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
+    @property
+    def make_id(self) -> Callable[[], str]: ...
+
+    def provenance(self, command: c.Command, run_id: str | None = None) -> Provenance: ...
+
+
+@dataclass(frozen=True)
+class Cause:
+    """What the server's own code knows caused a batch of commands it runs: the event (or the
+    server's step) behind it and the chain it belongs to. Only Python code running in the
+    server passes one (``LedgerService.execute_batch(..., cause=...)``); no command field
+    carries it, so nothing a client sends can become a cause. The doors never build one."""
+
+    causation_id: str
+    correlation_id: str | None = None
+    """The chain the cause belongs to; a new one when None."""
+
+    def __post_init__(self) -> None:
+        if not 0 < len(self.causation_id) <= 256:
+            raise ValueError("a causation id has 1 to 256 characters")
+        if self.correlation_id is not None and not 0 < len(self.correlation_id) <= 128:
+            raise ValueError("a correlation id has 1 to 128 characters")
+
+
+@dataclass(frozen=True)
+class CommandScope:
+    """The context of one command of a batch (a ``CommandContext``): its provenance is the
+    server's. Correlation: the batch's (the request, or the server's cause's chain);
+    causation: the server's cause, or the command itself (``command:<type>:<id>``); the
+    client's own reference rides along, labelled as such."""
+
     policy: EconomyPolicy
     clock: Callable[[], datetime]
     make_id: Callable[[], str]
+    correlation_id: str
+    causation_id: str
 
-    def provenance(self, command: c.Command, run_id: str | None = None) -> Provenance: ...
+    def provenance(self, command: c.Command, run_id: str | None = None) -> Provenance:
+        return Provenance(
+            run_id=command.run_id or run_id,
+            correlation_id=self.correlation_id,
+            causation_id=self.causation_id,
+            client_reference=command.client_reference,
+        )
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from domain.graph import ConflictResolved, KnowledgeGraph, TripleAccepted, Tripl
 from domain.triage import Scoring
 from handlers import commands as c
 from handlers.service import LedgerService
-from handlers.unit_of_work import CommandResult, require_admin
+from handlers.unit_of_work import Cause, CommandResult, require_admin
 from knowledge import prompts
 from knowledge.export import graph_of_aggregate
 from knowledge.parsing import as_dict, read_answer, strings, triples, verdict_scores
@@ -235,14 +235,15 @@ class Enrichment:
             parsed_successfully=parsed, error=error))
 
     def _step(self) -> dict[str, Any]:
-        """What every command of the enrichment carries: its graph, its id (the correlation
-        id of all it writes) and, as the cause, the last event of the step before."""
-        return {"graph_id": self.graph_id, "enrichment_id": self.outcome.enrichment_id,
-                "correlation_id": self.outcome.enrichment_id, "causation_id": self._cause}
+        """What every command of the enrichment carries: its graph and its id."""
+        return {"graph_id": self.graph_id, "enrichment_id": self.outcome.enrichment_id}
 
     def _execute(self, *commands: c.Command) -> CommandResult:
-        """One step: its commands in one transaction (retried if it loses a race)."""
-        result = self.svc.execute_batch(commands, self.actor)
+        """One step: its commands in one transaction (retried if it loses a race), caused by
+        the last event of the step before, in the chain of the enrichment (its id is the
+        correlation id of all it writes): the server's own cause, given as such."""
+        cause = Cause(causation_id=self._cause, correlation_id=self.outcome.enrichment_id)
+        result = self.svc.execute_batch(commands, self.actor, cause=cause)
         self.outcome.position = max(self.outcome.position, result.position)
         self._cause = result.event_ids[-1] if result.event_ids else self._cause
         return result

@@ -5,6 +5,7 @@ The queries still return rows (dicts); these models describe them, field for fie
 order the rows carry them, so that the JSON is unchanged. Amounts are ``Decimal``: they go
 out as strings ("6.066200"), exact. A row shape follows its table in ``migrations/``: a
 column added there needs its field here (tests/e2e/test_openapi.py compares the two).
+``ErrorResponse`` is what every refused request answers, whichever door and status.
 """
 
 from __future__ import annotations
@@ -308,3 +309,51 @@ class KnowledgeGraph(BaseModel):
     nodes: list[GraphNode]
     edges: list[GraphEdge]
     enrichments: list[GraphEnrichment]
+
+
+class Problem(BaseModel):
+    """One thing wrong with a request's input, where it is and why."""
+
+    loc: list[str] = Field(description="Where: `body`, `query` or `path`, then the field.")
+    msg: str
+    type: str = Field(description="The kind of problem, e.g. `missing`, `less_than_equal`.")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description=(
+        "What went wrong, for programs: `unauthorized`, `forbidden`, `not_found`, "
+        "`malformed_json`, `payload_too_large`, `unsupported_media_type`, `invalid_request`, "
+        "`unavailable`, or a domain error's code (`insufficient_karma`, "
+        "`illegal_transition`, `unknown_tag`, ...)."))
+    message: str = Field(description="What went wrong, for people.")
+    details: list[Problem] | None = Field(
+        None, description="Every problem of an invalid request (422).")
+
+
+class ErrorResponse(BaseModel):
+    """What every refused request answers; nothing was written."""
+
+    error: ErrorDetail
+
+
+ERROR_STATUSES: dict[int, str] = {
+    400: "Malformed JSON, or a body that is not UTF-8.",
+    401: "A missing, unknown or revoked bearer token.",
+    403: "The token may not do this: an agent acting as another, an agent minting.",
+    404: "An unknown id or path.",
+    409: "The ledger's state refuses it: an illegal task transition, a burn above the "
+         "balance, a duplicate review, a retired agent, a race lost to another writer.",
+    413: "A body over the size limit (256 KiB by default), declared or streamed.",
+    415: "A body that is not sent as JSON: send `Content-Type: application/json`.",
+    422: "Invalid input: a field missing, of the wrong type or out of range, an unknown field "
+         "or task type, an amount that is not finite, a domain rule such as an unknown tag, "
+         "`min_position` past the ledger's head.",
+    503: "The read models did not reach `min_position` within 5 s; retry.",
+}
+"""Each status a route may refuse a request with, and what it means."""
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """FastAPI's ``responses`` for ``statuses``: each one answers an ErrorResponse."""
+    return {status: {"model": ErrorResponse, "description": ERROR_STATUSES[status]}
+            for status in statuses}

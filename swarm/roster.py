@@ -16,6 +16,7 @@ from swarm.reviewing import review_artifact
 from swarm.synthesis import synthesise_report
 from swarm.toolkit import Toolkit
 from workers.task_handlers import fetch_paper
+from workers.task_types import REGISTRY
 from workers.task_worker import TaskHandler
 
 
@@ -24,26 +25,31 @@ class Role:
     name: str
     task_type: str
     instances: int
-    tags: tuple[str, ...]
     description: str
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The karma scope of its tasks: the task-type registry's, so that a task issued by
+        the swarm, over REST or over A2A carries the same tags."""
+        return REGISTRY[self.task_type].tags
 
 
 ROLES = (
-    Role("fetcher", "Fetch_Paper", 3, ("fetch",),
+    Role("fetcher", "Fetch_Paper", 3,
          "Fetches a paper from a local path, a file:// URL or http(s)."),
-    Role("reader", "Summarise_Paper", 3, ("peft", "summarization"),
+    Role("reader", "Summarise_Paper", 3,
          "Reads a PDF with pypdf, stores its passages with MiniLM embeddings in Qdrant, "
          "and summarises it."),
-    Role("metrician", "Extract_Metrics", 2, ("peft", "metrics"),
+    Role("metrician", "Extract_Metrics", 2,
          "Extracts parameter counts, scores and memory figures with regular expressions "
          "and pandas."),
-    Role("analyst", "Compare_Methods", 2, ("peft", "comparison"),
+    Role("analyst", "Compare_Methods", 2,
          "Tabulates the methods' figures side by side and says what the table shows."),
-    Role("debater", "Critique_Claim", 1, ("peft", "critique"),
+    Role("debater", "Critique_Claim", 1,
          "Argues a claim from two personas, optimist and skeptic."),
-    Role("synthesiser", "Synthesise_Report", 1, ("peft", "synthesis"),
+    Role("synthesiser", "Synthesise_Report", 1,
          "Writes the report: an overview, findings cited to passages, metrics and debate."),
-    Role("reviewer", "Review_Artifact", 1, ("review",),
+    Role("reviewer", "Review_Artifact", 1,
          "Scores every artifact for the karma economy (quality 0 to 1.5)."),
 )
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from adapters.fetch import FetchRefusedError, fetch_pdf
 from domain.tasks import DataPart, FilePart
+from workers.task_types import TaskType, queued_task_types
 from workers.task_worker import PermanentTaskError, TaskHandler, TaskMessage, TaskOutcome
 
 
@@ -35,9 +36,11 @@ def builtin_handlers(home: Path) -> dict[str, TaskHandler]:
     return {"Fetch_Paper": partial(fetch_paper, cache_dir=home / "papers")}
 
 
-def builtin_task_types() -> list[str]:
-    """The task types every worker can do, as the streams' document lists their queues."""
-    return sorted(builtin_handlers(Path()))
+def builtin_task_types() -> list[TaskType]:
+    """Every work queue on the TASKS stream, from the registry (workers/task_types.py): what
+    the streams' document lists (``karma stream asyncapi``). The built-in handlers are a
+    subset: a type without one is worked by the swarm's roles or a ``--handlers`` module."""
+    return queued_task_types()
 
 
 def load_handlers(module_name: str) -> dict[str, TaskHandler]:

@@ -1,5 +1,6 @@
 """The HTTP API end to end: a real app, a real PostgreSQL, real tokens."""
 
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ from fastapi.testclient import TestClient
 from domain.economy import reward
 from entrypoints.http_api import create_app
 from tests.conftest import ledger_size
+from workers.task_types import issuable_task_types
 
 
 @pytest.fixture
@@ -103,6 +105,12 @@ REFUSED = [
      {"voter_id": "reader-1", "up": True}, 409, "illegal_transition"),
     ("payload over the task limit", "admin", "/v1/tasks",
      {"task_type": "Fetch_Paper", "payload": {"blob": "x" * 70_000}}, 422, "invalid_request"),
+    ("task type no registry knows", "admin", "/v1/tasks", {"task_type": "A"}, 422,
+     "invalid_request"),
+    ("a queue the ledger does not issue", "admin", "/v1/tasks", {"task_type": "ecology-work"},
+     422, "invalid_request"),
+    ("NUL character in text", "admin", "/v1/agents",
+     {"agent_id": "x", "role": "r", "persona": "a\u0000b"}, 422, "invalid_request"),
 ]
 
 
@@ -152,3 +160,86 @@ def test_the_openapi_document_lists_every_command(client):
     assert "/v1/tasks/{task_id}/reviews" in paths and "/v1/karma/mint" in paths
     body_schema = paths["/v1/tasks/{task_id}/start"]["post"]["requestBody"]
     assert body_schema["required"]
+
+
+def test_a_chunked_body_over_the_limit_is_a_413_and_writes_nothing(container, client, admin):
+    """No Content-Length to refuse it by: the limit holds while the body streams in."""
+    before = ledger_size(container)
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"agent_id": "x", "role": "r", "persona": "'
+        for _ in range(160):  # 10 MiB
+            yield b"x" * 65536
+        yield b'"}'
+
+    for path in ("/v1/agents", "/v1/knowledge/karma/enrich", "/a2a"):
+        response = client.post(path, content=chunks(),
+                               headers={**admin, "Content-Type": "application/json"})
+        assert response.status_code == 413, (path, response.text)
+        assert response.json()["error"]["code"] == "payload_too_large"
+    assert ledger_size(container) == before
+
+
+def test_a_body_that_is_not_utf8_is_a_400_and_writes_nothing(container, client, admin):
+    before = ledger_size(container)
+    response = client.post("/v1/agents", content=b'{"agent_id": "x\xff\xfe", "role": "r"}',
+                           headers={**admin, "Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_json"
+    assert ledger_size(container) == before
+
+
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded",
+                                          "text/plain"])
+def test_a_body_not_sent_as_json_is_a_415_and_writes_nothing(container, client, admin,
+                                                             content_type):
+    """Bodies must say they are JSON (curl -d alone sends a form): FastAPI's strict content
+    type, which keeps a browser's simple cross-site POST from being read as JSON."""
+    before = ledger_size(container)
+    headers = {**admin, **({"Content-Type": content_type} if content_type else {})}
+    response = client.post("/v1/agents", content=b'{"agent_id": "x", "role": "r"}',
+                           headers=headers)
+    assert response.status_code == 415, response.text
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+    assert ledger_size(container) == before
+
+
+def test_min_position_past_the_head_is_refused_at_once(container, client, admin):
+    head = client.post("/v1/agents", json={"agent_id": "r", "role": "reader"},
+                       headers=admin).json()["position"]
+    started = time.monotonic()
+    for position in (head + 1, 2**63 - 1, 10**27):
+        response = client.get("/v1/agents", params={"min_position": position}, headers=admin)
+        assert response.status_code == 422, (position, response.text)
+        assert response.json()["error"]["code"] == "invalid_request"
+    assert time.monotonic() - started < 2  # no 5 s wait for a position nothing will write
+    assert "past the ledger's head" in client.get(
+        "/v1/agents", params={"min_position": head + 1}, headers=admin).json()["error"]["message"]
+    assert client.get("/v1/agents", params={"min_position": head},
+                      headers=admin).status_code == 200
+
+
+@pytest.mark.parametrize(("path", "params"), [
+    ("/v1/events", {"after": 2**63}), ("/v1/runs/r/at", {"position": 2**63}),
+    ("/v1/runs/r/diff", {"from": 0, "to": 2**63}), ("/v1/aggregates/task/t", {"version": 2**63}),
+    ("/v1/tasks", {"state": "a\x00b"}), ("/v1/agents/a%00b", {}),
+])
+def test_positions_beyond_bigint_and_nul_characters_are_422s(client, admin, path, params):
+    response = client.get(path, params=params, headers=admin)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_request"
+
+
+def test_unknown_paths_and_methods_answer_the_projects_error(client, admin):
+    for response, status in ((client.get("/v1/nope", headers=admin), 404),
+                             (client.delete("/v1/agents", headers=admin), 405)):
+        assert response.status_code == status
+        assert set(response.json()) == {"error"} and response.json()["error"]["message"]
+
+
+def test_rest_issues_exactly_the_registrys_task_types(container, client, admin):
+    for task_type in issuable_task_types():
+        response = client.post("/v1/tasks", json={"task_type": task_type}, headers=admin)
+        assert response.status_code == 200, (task_type, response.text)
+    body = client.get("/openapi.json").json()["components"]["schemas"]["IssueTaskBody"]
+    assert body["properties"]["task_type"]["enum"] == issuable_task_types()

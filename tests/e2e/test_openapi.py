@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Union
 
 import pytest
@@ -181,7 +181,8 @@ def run_every_command(client: TestClient, admin: dict[str, str]) -> dict[str, An
         "goal": "logistics", "timeout_s": 5})
     assert enriched.status_code == 200, enriched.text
     answers["graph position"] = enriched.json()["position"]
-    post("/v1/karma/decay", {"as_of": "2099-01-01T00:00:00Z", "agent_ids": ["reader-1"]})
+    # Now: the ledger refuses a decay as of an instant later than its clock.
+    post("/v1/karma/decay", {"as_of": datetime.now(UTC).isoformat(), "agent_ids": ["reader-1"]})
     return answers
 
 
@@ -266,3 +267,66 @@ def test_rows_answered_are_the_read_side_rows_unchanged(container, client, admin
         answer = client.get(url, headers=admin).json()
         as_json = TypeAdapter(Any).dump_python(rows, mode="json")
         assert json.dumps(answer) == json.dumps(as_json), url
+
+
+def error_answers(document: dict[str, Any]) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+    """(method, path, status, response) of every documented status that is not a success."""
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if not status.startswith("2"):
+                    yield method, path, status, response
+
+
+def test_every_error_status_is_documented_with_the_projects_error_model(client):
+    document = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    documented: dict[tuple[str, str], set[str]] = {}
+    for method, path, status, response in error_answers(document):
+        schema = response["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (method, path, status)
+        assert response["description"], (method, path, status)
+        documented.setdefault((method, path), set()).add(status)
+    commands = [(method, path) for path, operations in document["paths"].items()
+                for method, operation in operations.items()
+                if "commands" in operation.get("tags", [])]
+    for route in commands:
+        assert {"400", "401", "403", "404", "409", "413", "415", "422"} <= documented[route]
+    for path in ("/v1/agents", "/v1/tasks/{task_id}", "/v1/events", "/v1/status"):
+        assert {"401", "422", "503"} <= documented["get", path], path
+    assert {"401", "413"} <= documented["post", "/a2a"]
+    error = resolve({"$ref": "#/components/schemas/ErrorResponse"}, document)
+    assert error["required"] == ["error"]
+
+
+def test_a2a_documents_its_json_rpc_request_and_answer(client):
+    document = client.get("/openapi.json").json()
+    operation = document["paths"]["/a2a"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    request = resolve(body, document)
+    assert set(request["required"]) == {"jsonrpc", "method"}
+    assert request["properties"]["jsonrpc"]["const"] == "2.0"
+    answer = resolve(operation["responses"]["200"]["content"]["application/json"]["schema"],
+                     document)
+    assert {"jsonrpc", "id", "result", "error"} <= set(answer["properties"])
+    assert "204" in operation["responses"]
+
+
+def test_refusals_fit_the_documented_error_model(container, client, admin):
+    document = client.get("/openapi.json").json()
+    error = {"$ref": "#/components/schemas/ErrorResponse"}
+    refusals = [
+        client.post("/v1/agents", json={"agent_id": "x"}, headers=admin),  # 422, details
+        client.post("/v1/agents", json={"agent_id": "x", "role": "r"}),  # 401
+        client.post("/v1/agents", content=b"{", headers={
+            **admin, "Content-Type": "application/json"}),  # 400
+        client.post("/v1/agents", content=b"{}", headers=admin),  # 415
+        client.get("/v1/agents/ghost", headers=admin),  # 404
+        client.get("/v1/agents", params={"min_position": 10**6}, headers=admin),  # 422
+        client.post("/v1/karma/burn", headers=admin, json={
+            "agent_id": "ghost", "amount": "1", "reason": "r"}),  # 404
+    ]
+    assert [r.status_code for r in refusals] == [422, 401, 400, 415, 404, 422, 404]
+    for response in refusals:
+        assert not problems(response.json(), error, document), response.text
+    assert refusals[0].json()["error"]["details"][0]["loc"] == ["body", "role"]

@@ -1,6 +1,6 @@
 """The karma economy through the service and its read models, on a real PostgreSQL."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -8,6 +8,7 @@ import pytest
 from domain.economy import reward
 from domain.errors import (
     DuplicateVoteError,
+    FutureInstantError,
     IllegalTransitionError,
     InsufficientKarmaError,
     SelfVoteError,
@@ -15,6 +16,7 @@ from domain.errors import (
 )
 from domain.tasks import TextPart
 from handlers import commands as c
+from handlers.service import LedgerService
 from readside.queries import Queries
 from tests.builders import register
 from tests.conftest import ledger_size
@@ -161,11 +163,12 @@ def test_decay_halves_karma_per_half_life_and_a_second_run_changes_nothing(conta
     seed(swarm, "reader-1", "64")
     opened = account(container, "reader-1").decayed_until
     as_of = opened + timedelta(days=60)
+    later = LedgerService(container.ledger, container.policy, clock=lambda: as_of)
     command = c.DecayKarma(as_of=as_of, agent_ids=["reader-1", "reader-2"])
-    swarm.execute(command)
+    later.execute(command)
     assert account(container, "reader-1").balance == Decimal(16)
     before = ledger_size(container)
-    swarm.execute(command)
+    later.execute(command)
     assert ledger_size(container) == before and account(container, "reader-1").balance == 16
     container.projections.catch_up()
     [entry] = [e for e in Queries(container.datastore).history("reader-1")
@@ -226,3 +229,74 @@ def test_work_in_a_replay_moves_no_real_karma_stake_or_rating(container, swarm):
     queries = Queries(container.datastore)
     assert queries.run(replay)["replay_of"] == source
     assert queries.run_karma_entries(replay) == []
+
+
+# -- issue 17: no instant beyond the server's clock --------------------------------------------
+
+NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+INSTANT_COMMANDS = {
+    c.DecayKarma: lambda at: [c.DecayKarma(as_of=at, agent_ids=["reader-1"])],
+}
+"""Every command that carries an instant, built around one (the last command of a batch)."""
+
+
+def test_every_command_that_carries_an_instant_is_tested_here():
+    carried = {command for command in _command_classes()
+               for info in command.model_fields.values()
+               if "datetime" in str(info.annotation).lower()}  # AwareDatetime, Optional[...]
+    assert carried == set(INSTANT_COMMANDS)
+
+
+@pytest.mark.parametrize("build", INSTANT_COMMANDS.values(), ids=lambda b: b.__name__)
+@pytest.mark.parametrize("beyond", [timedelta(seconds=5, microseconds=1), timedelta(days=1),
+                                    datetime(2100, 1, 1, tzinfo=UTC) - NOW])
+def test_an_instant_beyond_the_clock_is_refused_and_writes_nothing(container, build, beyond):
+    clocked = LedgerService(container.ledger, container.policy, clock=lambda: NOW)
+    register(clocked, "reader-1")
+    clocked.execute(c.MintKarma(agent_id="reader-1", amount="1000000", reason="seed"))
+    clocked.execute(c.MintKarma(agent_id="reader-1", amount="5014.1", reason="seed"))
+    before = ledger_size(container)
+    for batch in (build(NOW + beyond),
+                  [c.MintKarma(agent_id="reader-1", amount="1", reason="r"),
+                   *build(NOW + beyond)]):
+        with pytest.raises(FutureInstantError, match="later than the server's clock") as error:
+            clocked.execute_batch(batch)
+        assert error.value.code == "future_instant"
+        assert ledger_size(container) == before
+    assert account(container, "reader-1").balance == Decimal("1005014.1")
+
+
+def test_decay_up_to_the_clock_and_its_skew_is_done_and_later_decays_still_work(container):
+    clock = {"now": NOW}
+    clocked = LedgerService(container.ledger, container.policy, clock=lambda: clock["now"])
+    register(clocked, "reader-1")
+    clocked.execute(c.MintKarma(agent_id="reader-1", amount="64", reason="seed"))
+    with pytest.raises(FutureInstantError):
+        clocked.execute(c.DecayKarma(as_of=datetime(2100, 1, 1, tzinfo=UTC),
+                                     agent_ids=["reader-1"]))
+    within_skew = NOW + timedelta(seconds=5)
+    assert clocked.execute(c.DecayKarma(as_of=within_skew, agent_ids=["reader-1"])
+                           ).ids["decayed_accounts"] == "1"
+    clock["now"] = NOW + timedelta(days=30)
+    clocked.execute(c.DecayKarma(as_of=clock["now"], agent_ids=["reader-1"]))
+    assert Decimal(31) < account(container, "reader-1").balance < Decimal(33)  # a half-life
+
+
+def test_the_skew_is_a_setting(container):
+    assert container.service.clock_skew == timedelta(seconds=container.settings.clock_skew_s)
+    strict = LedgerService(container.ledger, container.policy, clock=lambda: NOW,
+                           clock_skew=timedelta(0))
+    register(strict, "reader-1")
+    before = ledger_size(container)
+    with pytest.raises(FutureInstantError, match="0 s of skew"):
+        strict.execute(c.DecayKarma(as_of=NOW + timedelta(microseconds=1),
+                                    agent_ids=["reader-1"]))
+    assert ledger_size(container) == before
+
+
+def _command_classes() -> list[type[c.Command]]:
+    found, pending = [], list(c.Command.__subclasses__())
+    while pending:
+        found.append(pending.pop())
+        pending.extend(found[-1].__subclasses__())
+    return found

@@ -53,7 +53,9 @@ def ledger_positions(container) -> list[int]:
 def test_every_event_is_published_once_in_ledger_order_as_a_cloud_event(container, service):
     register(service, "reader-1")
     run_id = service.execute(c.StartRun(workflow="research")).ids["run_id"]
-    service.execute(c.IssueTask(task_type="Fetch_Paper", run_id=run_id, correlation_id="req-7"))
+    issued = service.execute(c.IssueTask(task_type="Fetch_Paper", run_id=run_id,
+                                         client_reference="req-7"))
+    [task_issued] = list(container.ledger.events.get(f"task/{issued.ids['task_id']}"))
     mint_many(service, 40)
     cursor = relay_until_head(container)
     assert cursor.position == ledger_size(container)
@@ -71,7 +73,9 @@ def test_every_event_is_published_once_in_ledger_order_as_a_cloud_event(containe
     message = asyncio.run(first_task_message())
     event = orjson.loads(message.data)
     assert event["specversion"] == "1.0" and event["type"] == "karma.tasks.TaskIssued"
-    assert event["runid"] == run_id and event["correlationid"] == "req-7"
+    # The server's correlation, not the client's reference (which is not a CloudEvent's).
+    assert event["runid"] == run_id
+    assert event["correlationid"] == task_issued.provenance.correlation_id != "req-7"
     assert event["causationid"].startswith("command:") and event["data"]["task_type"] == "Fetch_Paper"
     assert message.headers["Nats-Msg-Id"] == f"ledger:{event['position']}"
 

@@ -29,12 +29,13 @@ def test_a_task_lifecycle_is_recorded_with_its_run_and_provenance(container, ser
     task_id = completed_task_via(service, run_id=run_id)
     service.execute(c.ScoreReview(task_id=task_id, reviewer_id="reviewer",
                                   quality=Decimal("1.25"), rationale="clear",
-                                  correlation_id="req-42"))
+                                  client_reference="req-42"))
     task = container.ledger.repository.get(f"task/{task_id}")
     assert task.state == "completed" and task.reviewers == ["reviewer"]
     decoded = list(container.ledger.events.get(f"task/{task_id}"))
     assert {e.provenance.run_id for e in decoded} == {run_id}
-    assert decoded[-1].provenance.correlation_id == "req-42"
+    assert decoded[-1].provenance.client_reference == "req-42"  # the client's, labelled
+    assert decoded[-1].provenance.correlation_id != "req-42"  # the server's
     assert all(e.provenance.causation_id.startswith("command:") for e in decoded)
 
 

@@ -12,6 +12,7 @@ from app.bootstrap import Container, Endpoints
 from app.settings import Settings
 from domain.errors import NotFoundError
 from handlers import commands as c
+from handlers.service import LedgerService
 from projections.karma_balances import KarmaBalancesProjection
 from projections.reputation import ReputationProjection
 from projections.staging import stage
@@ -30,8 +31,9 @@ def recorded(postgres_admin_url, nats_url, tmp_path_factory):
                                    nats_url=nats_url), Endpoints(url, nats_url, False, False))
         run_id = record_a_run(built.service)
         opened = built.ledger.repository.get("karma/reader-1").decayed_until
-        built.service.execute(c.DecayKarma(as_of=opened + timedelta(days=10),
-                                           agent_ids=["reader-1", "fetcher-1", "analyst-1"]))
+        later = opened + timedelta(days=10)  # decay may not run ahead of the clock
+        LedgerService(built.ledger, built.policy, clock=lambda: later).execute(
+            c.DecayKarma(as_of=later, agent_ids=["reader-1", "fetcher-1", "analyst-1"]))
         built.projections.catch_up()
         # Checkpoints every 7 positions, so random positions land on, between and past them.
         every = queries_module.CHECKPOINT_EVERY

@@ -40,6 +40,38 @@ def test_events_are_stored_with_their_schema_version():
     assert mapper.to_domain_event(stored).skills == ("peft",)
 
 
+def test_an_event_recorded_with_a_clients_cause_reads_as_recorded_with_no_reference():
+    """Before issue 17 a client's causation id was stored as the cause: such events stay
+    readable as they were (the field the client reference now has did not exist)."""
+    from domain.karma import KarmaMinted
+
+    old_state = {
+        "timestamp": "2026-06-01T12:00:00+00:00",
+        "provenance": {"run_id": None, "correlation_id": "c", "causation_id": "task/sum-lora@6"},
+        "amount": "1E+6", "reason": "bonus", "task_id": None, "scope": [], "formula": {},
+    }
+    stored = StoredEvent(originator_id="karma/reader-1", originator_version=2,
+                         topic=get_topic(KarmaMinted), state=orjson.dumps(old_state))
+    event = PydanticMapper().to_domain_event(stored)
+    assert event.provenance.causation_id == "task/sum-lora@6"
+    assert event.provenance.client_reference is None
+
+
+def test_a_client_reference_is_stored_only_when_there_is_one():
+    from domain.agents import Agent
+    from tests.builders import PROVENANCE, T0
+
+    mapper = PydanticMapper()
+    for reference in (None, "my-request-7"):
+        provenance = PROVENANCE.model_copy(update={"client_reference": reference})
+        agent = Agent.register("a", role="reader", persona="", skills=(), at=T0,
+                               provenance=provenance)
+        stored = mapper.to_stored_event(agent.collect_events()[0])
+        state = orjson.loads(stored.state)
+        assert ("client_reference" in state["provenance"]) == (reference is not None)
+        assert mapper.to_domain_event(stored).provenance == provenance
+
+
 SCHEMAS = Path(__file__).with_name("event_schemas.json")
 
 
