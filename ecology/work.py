@@ -78,7 +78,8 @@ def perform(host: OrganelleHost, job: Assignment, worker: str = "") -> list[c.Co
         episodes.append(c.ScoreEpisode(
             run_id=job.run_id, organelle_id=job.organelle_id, generation=job.generation,
             family=task.family, difficulty=task.difficulty, question=task.question,
-            answer=sample.text[:4096], score=verdict.score, checker=verdict.checker,
+            answer=sample.text.replace("\x00", "")[:4096], score=verdict.score,
+            checker=verdict.checker,
             tokens=sample.tokens, latency_ms=latency_ms, cell_success=task.cell_success))
         if verdict.score == 1.0:
             kept.append((prompts[index], sample.text))

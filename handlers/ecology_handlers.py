@@ -62,8 +62,8 @@ def record_work(svc: CommandContext, cmd: c.RecordWork, actor: c.Principal,
     organelle = unit.get(Organelle, cmd.organelle_id)
     policy = unit.get(Colony, organelle.colony_id).energy_policy
     organelle.record_work(policy, at=svc.clock(), provenance=svc.provenance(cmd),
-                          **cmd.model_dump(exclude={"organelle_id", "run_id", "correlation_id",
-                                                    "causation_id"}))
+                          **cmd.model_dump(exclude={"organelle_id", "run_id",
+                                                    "client_reference"}))
     return {"organelle_id": cmd.organelle_id}
 
 
@@ -131,4 +131,4 @@ def record_baseline(svc: CommandContext, cmd: c.RecordBaseline, actor: c.Princip
 
 def _payload(cmd: c.Command) -> dict[str, object]:
     """The command's fields that become the event's: all but its colony and provenance."""
-    return cmd.model_dump(exclude={"colony_id", "run_id", "correlation_id", "causation_id"})
+    return cmd.model_dump(exclude={"colony_id", "run_id", "client_reference"})
