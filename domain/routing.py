@@ -41,6 +41,20 @@ def ucb(arms: Mapping[K, Arm], exploration: float) -> K:
                exploration * math.sqrt(math.log(total) / arms[key].pulls))
 
 
+def ucb_batch(arms: Mapping[K, Arm], count: int, exploration: float) -> list[K]:
+    """UCB1 for a batch chosen before any of its rewards arrive (a generation's tasks): each
+    choice counts as a pull at the arm's mean so far, so the bonus of a chosen arm shrinks
+    and the batch spreads as UCB1 would over ``count`` rounds; without that, every choice of
+    the batch would go to the same arm."""
+    planned, chosen = dict(arms), []
+    for _ in range(count):
+        key = ucb(planned, exploration)
+        arm = planned[key]
+        planned[key] = Arm(arm.pulls + 1, arm.reward + arm.mean)
+        chosen.append(key)
+    return chosen
+
+
 def thompson(arms: Mapping[K, Arm], rng: random.Random) -> K:
     """Thompson sampling with a Beta(1 + reward, 1 + pulls - reward) belief per arm."""
     if not arms:

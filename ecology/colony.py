@@ -22,7 +22,7 @@ from adapters.lora_host import OrganelleHost
 from app.bootstrap import Container
 from domain.assimilation import Accuracy, accuracy, uplift
 from domain.ecology import ENERGY_AMOUNTS, Colony, Organelle, effective_population, gini
-from domain.routing import Arm, thompson, ucb
+from domain.routing import Arm, thompson, ucb_batch
 from ecology.config import EcologyConfig
 from ecology.families import FAMILIES, Problem, check, held_out, training_stream
 from ecology.prompts import demonstrations, prompt
@@ -97,9 +97,9 @@ class EcologyRun:
     def generation(self, generation: int) -> None:
         self.progress(f"generation {generation}: {len(self.living)} organelles")
         tasks: dict[str, list[AssignedTask]] = {o: [] for o in self.living}
-        for _ in range(self.config.tasks_per_generation):
-            cell = ucb(self.cells, self.config.routing.cell_exploration)
-            organelle = self._choose({o: self.organelles[o] for o in self.living})
+        count, routing = self.config.tasks_per_generation, self.config.routing
+        cells = ucb_batch(self.cells, count, routing.cell_exploration)
+        for cell, organelle in zip(cells, self._choose(count), strict=True):
             problem = next(self.streams[cell])
             tasks[organelle].append(AssignedTask(
                 family=cell[0], difficulty=cell[1], question=problem.question,
@@ -149,10 +149,12 @@ class EcologyRun:
         counts = self.niches.get(organelle)
         return counts.most_common(1)[0][0] if counts else "none yet"
 
-    def _choose(self, arms: dict[str, Arm]) -> str:
+    def _choose(self, count: int) -> list[str]:
+        """The organelle answering each of a generation's ``count`` tasks."""
+        arms = {o: self.organelles[o] for o in self.living}
         if self.config.routing.organelle_choice == "ucb":
-            return ucb(arms, self.config.routing.organelle_exploration)
-        return thompson(arms, self.rng)
+            return ucb_batch(arms, count, self.config.routing.organelle_exploration)
+        return [thompson(arms, self.rng) for _ in range(count)]
 
     def perform_here(self, jobs: list[Assignment]) -> list[Worked]:
         """The generation's work in this process, on this host."""
@@ -163,7 +165,6 @@ class EcologyRun:
             assert recorded is not None, "the work was recorded in the transaction above"
             done.append(recorded)
         return done
-
 
     def _cull(self) -> None:
         for organelle in list(self.living):

@@ -13,7 +13,7 @@ from scipy import stats
 
 from domain.assimilation import AssimilationGate, accuracy, uplift
 from domain.energy import EnergyPolicy, OrganelleCulledError, Purse
-from domain.routing import Arm, thompson, ucb
+from domain.routing import Arm, thompson, ucb, ucb_batch
 
 POLICY = EnergyPolicy()
 amounts = st.decimals(min_value=0, max_value=30, places=6, allow_nan=False,
@@ -131,3 +131,22 @@ def test_a_top_up_never_exceeds_its_limit_nor_lifts_a_purse_past_its_initial_ene
     if not bar or roi is None or Decimal(str(roi)) < bar:
         assert granted == 0
     assert policy.top_up(Purse(balance=Decimal(0), culled=True), roi) == 0
+
+
+def test_a_batch_chosen_before_its_rewards_spreads_as_ucb1_would_not_onto_one_arm():
+    fresh = {cell: Arm() for cell in "abcd"}
+    assert sorted(ucb_batch(fresh, 8, 1.0)) == list("aabbccdd")
+    known = {"easy": Arm(40, 22.0), "hard": Arm(4, 0.4), "new": Arm()}
+    chosen = ucb_batch(known, 16, 1.0)
+    assert chosen[0] == "new" and set(chosen) == {"easy", "hard", "new"}
+    assert chosen.count("easy") > chosen.count("hard")  # still the better mean, not all of it
+    assert [ucb(known, 1.0)] * 16 != chosen  # what choosing without pending pulls did
+
+
+@given(st.dictionaries(st.integers(0, 9), st.tuples(st.integers(1, 50), st.floats(0, 1)),
+                       min_size=1, max_size=6), st.integers(1, 40))
+def test_a_ucb_batch_is_as_long_as_asked_and_a_function_of_its_inputs(beliefs, count):
+    arms = {key: Arm(pulls, pulls * mean) for key, (pulls, mean) in beliefs.items()}
+    chosen = ucb_batch(arms, count, 1.0)
+    assert len(chosen) == count and set(chosen) <= set(arms)
+    assert chosen == ucb_batch(arms, count, 1.0)
