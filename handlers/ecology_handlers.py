@@ -44,8 +44,7 @@ def spawn_organelle(svc: CommandContext, cmd: c.SpawnOrganelle, actor: c.Princip
 def score_episode(svc: CommandContext, cmd: c.ScoreEpisode, actor: c.Principal,
                   unit: UnitOfWork) -> dict[str, str]:
     require_admin(actor, ACTION)
-    organelle = unit.get(Organelle, cmd.organelle_id)
-    policy = unit.get(Colony, organelle.colony_id).energy_policy
+    organelle, policy = _organelle_and_policy(unit, cmd.organelle_id)
     at, provenance = svc.clock(), svc.provenance(cmd)
     income = policy.income(cmd.score, cmd.cell_success)
     cost = policy.compute_cost(cmd.tokens, cmd.latency_ms / 1000)
@@ -59,8 +58,7 @@ def score_episode(svc: CommandContext, cmd: c.ScoreEpisode, actor: c.Principal,
 def record_work(svc: CommandContext, cmd: c.RecordWork, actor: c.Principal,
                 unit: UnitOfWork) -> dict[str, str]:
     require_admin(actor, ACTION)
-    organelle = unit.get(Organelle, cmd.organelle_id)
-    policy = unit.get(Colony, organelle.colony_id).energy_policy
+    organelle, policy = _organelle_and_policy(unit, cmd.organelle_id)
     organelle.record_work(policy, at=svc.clock(), provenance=svc.provenance(cmd),
                           **cmd.model_dump(exclude={"organelle_id", "run_id",
                                                     "client_reference"}))
@@ -127,6 +125,13 @@ def record_baseline(svc: CommandContext, cmd: c.RecordBaseline, actor: c.Princip
                                                     provenance=svc.provenance(cmd),
                                                     **cmd.baseline)
     return {"colony_id": cmd.colony_id}
+
+
+def _organelle_and_policy(unit: UnitOfWork, organelle_id: str) -> tuple[Organelle,
+                                                                      EnergyPolicy]:
+    """The organelle and its colony's energy policy, which prices everything it does."""
+    organelle = unit.get(Organelle, organelle_id)
+    return organelle, unit.get(Colony, organelle.colony_id).energy_policy
 
 
 def _payload(cmd: c.Command) -> dict[str, object]:
