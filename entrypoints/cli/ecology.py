@@ -49,7 +49,7 @@ def run(
     from adapters.lora_host import LoraSettings, OrganelleHost
     from ecology.colony import EcologyRun
     from ecology.config import ConfigError, load_config
-    from ecology.distributed import QueuePerformer
+    from ecology.distributed import QueuePerformer, WorkTimeoutError
     from handlers.service import new_id
 
     try:
@@ -76,8 +76,12 @@ def run(
                 bars.update(bar, description=message[:40])
 
             performer = QueuePerformer(built, host, work_timeout) if on_workers else None
-            EcologyRun(built, host, settings, run_id, progress=show,
-                       performer=performer).run(total)
+            try:
+                EcologyRun(built, host, settings, run_id, progress=show,
+                           performer=performer).run(total)
+            except WorkTimeoutError as error:
+                errors.print(f"[red]error:[/red] {error}")
+                raise typer.Exit(1) from None
             bars.update(bar, completed=total, description="done")
         _print(_report(built, run_id))
 
