@@ -71,9 +71,11 @@ def test_the_swarm_writes_a_cited_report_and_pays_for_reviewed_work(container, c
              and e.originator_id == "task/rs-test.summarise.broken"]
     assert len(votes) == 1 and votes[0].value == Decimal("-0.1")
     assert votes[0].target_id == conductor.tasks["rs-test.fetch.broken"].assignee
-    # Four summaries for three equal newcomers: the scheduler spreads them by load.
+    # Four summaries for three equal newcomers: the scheduler spreads them by load. How far
+    # depends on when the fetches finish: a reader already done and paid may outscore an idle
+    # one (merit / (1 + load)), so two or three readers share them, never one.
     readers = {f.assignee for f in conductor.tasks.values() if f.task_type == "Summarise_Paper"}
-    assert len(readers) == 3
+    assert len(readers) >= 2
     # ...and the run finishes with what it has.
     assert kinds[-1] == "RunFinished" and events[-1].outcome.value == "succeeded"
     # Every finished piece of work was reviewed once, and the review paid its agent.
