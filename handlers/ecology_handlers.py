@@ -3,6 +3,9 @@ let it decide (its energy policy is the colony's, recorded when it was founded),
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from domain.ecology import ENERGY_AMOUNTS, Colony, Organelle
 from domain.energy import EnergyPolicy
 from domain.errors import AlreadyExistsError, IllegalTransitionError
@@ -86,44 +89,36 @@ def charge_ticket(svc: CommandContext, cmd: c.ChargeTicket, actor: c.Principal,
 
 def close_generation(svc: CommandContext, cmd: c.CloseGeneration, actor: c.Principal,
                      unit: UnitOfWork) -> dict[str, str]:
-    require_admin(actor, ACTION)
-    unit.get(Colony, cmd.colony_id).close_generation(at=svc.clock(),
-                                                     provenance=svc.provenance(cmd),
-                                                     **_payload(cmd))
-    return {"colony_id": cmd.colony_id}
+    return _on_colony(svc, cmd, actor, unit, Colony.close_generation, _payload(cmd))
 
 
 def score_holdout(svc: CommandContext, cmd: c.ScoreHoldout, actor: c.Principal,
                   unit: UnitOfWork) -> dict[str, str]:
-    require_admin(actor, ACTION)
-    unit.get(Colony, cmd.colony_id).record_holdout(at=svc.clock(),
-                                                   provenance=svc.provenance(cmd),
-                                                   **_payload(cmd))
-    return {"colony_id": cmd.colony_id}
+    return _on_colony(svc, cmd, actor, unit, Colony.record_holdout, _payload(cmd))
 
 
 def record_assimilation(svc: CommandContext, cmd: c.RecordAssimilation, actor: c.Principal,
                         unit: UnitOfWork) -> dict[str, str]:
-    require_admin(actor, ACTION)
-    unit.get(Colony, cmd.colony_id).record_attempt(at=svc.clock(),
-                                                   provenance=svc.provenance(cmd), **cmd.attempt)
-    return {"colony_id": cmd.colony_id}
+    return _on_colony(svc, cmd, actor, unit, Colony.record_attempt, cmd.attempt)
 
 
 def record_merge(svc: CommandContext, cmd: c.RecordMerge, actor: c.Principal,
                  unit: UnitOfWork) -> dict[str, str]:
-    require_admin(actor, ACTION)
-    unit.get(Colony, cmd.colony_id).record_merge(at=svc.clock(),
-                                                 provenance=svc.provenance(cmd), **cmd.merge)
-    return {"colony_id": cmd.colony_id}
+    return _on_colony(svc, cmd, actor, unit, Colony.record_merge, cmd.merge)
 
 
 def record_baseline(svc: CommandContext, cmd: c.RecordBaseline, actor: c.Principal,
                     unit: UnitOfWork) -> dict[str, str]:
+    return _on_colony(svc, cmd, actor, unit, Colony.record_baseline, cmd.baseline)
+
+
+def _on_colony(svc: CommandContext, cmd: c.Command, actor: c.Principal, unit: UnitOfWork,
+               record: Callable[..., None], fields: Mapping[str, Any]) -> dict[str, str]:
+    """What the colony's recording commands share: an admin's, applied to the colony with
+    the command's fields as the event's."""
     require_admin(actor, ACTION)
-    unit.get(Colony, cmd.colony_id).record_baseline(at=svc.clock(),
-                                                    provenance=svc.provenance(cmd),
-                                                    **cmd.baseline)
+    record(unit.get(Colony, cmd.colony_id), at=svc.clock(), provenance=svc.provenance(cmd),
+           **fields)
     return {"colony_id": cmd.colony_id}
 
 
