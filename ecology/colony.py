@@ -124,9 +124,9 @@ class EcologyRun:
                     self.organelles[done.organelle_id].pulled(score))
                 self.niches.setdefault(done.organelle_id, Counter())[cell[0]] += 1
                 scores.append(score)
-        self._cull()  # a work's compute can cull: the culled pay no ticket and get no top-up
-        top_ups = [o for o in self.living
-                   if self.policy.top_up(self._organelle(o).purse, self._organelle(o).roi)]
+        living = self._cull()  # a work's compute can cull: no ticket or top-up for the culled
+        top_ups = [organelle.organelle_id for organelle in living
+                   if self.policy.top_up(organelle.purse, organelle.roi)]
         self.top_ups.update(top_ups)
         self._execute(*(c.TopUpEnergy(run_id=self.run_id, colony_id=self.run_id,
                                       organelle_id=o, generation=generation)
@@ -134,8 +134,7 @@ class EcologyRun:
         self._execute(*(c.ChargeTicket(run_id=self.run_id, colony_id=self.run_id,
                                        organelle_id=o, generation=generation)
                         for o in self.living))
-        self._cull()
-        balances = [self._organelle(o).purse.balance for o in self.living]
+        balances = [organelle.purse.balance for organelle in self._cull()]
         self._execute(c.CloseGeneration(
             run_id=self.run_id, colony_id=self.run_id, generation=generation,
             living=len(self.living), culled=self.founded - len(self.living),
@@ -166,12 +165,18 @@ class EcologyRun:
             done.append(recorded)
         return done
 
-    def _cull(self) -> None:
-        for organelle in list(self.living):
-            if self._organelle(organelle).culled:
-                self.living.remove(organelle)
-                self.host.drop(organelle)
-                self.progress(f"{organelle} was culled")
+    def _cull(self) -> list[Organelle]:
+        """Drop the culled from the living; the living organelles as the ledger holds them."""
+        living = []
+        for name in list(self.living):
+            organelle = self._organelle(name)
+            if organelle.culled:
+                self.living.remove(name)
+                self.host.drop(name)
+                self.progress(f"{name} was culled")
+            else:
+                living.append(organelle)
+        return living
 
     # -- assimilation ----------------------------------------------------------------------
 
@@ -181,6 +186,7 @@ class EcologyRun:
         the held-out sets against the candidate, and keep the child only if it does better."""
         gate = self.config.assimilation.gate()
         candidate = max(self.living, key=lambda o: (self.organelles[o].mean, o))
+        chosen = self._organelle(candidate)
         problems = [(cell, next(self.streams[cell])) for cell in self.streams
                     for _ in range(-(-gate.min_samples // len(self.streams)))]
         control = self._greedy_scores(None, problems)
@@ -194,8 +200,7 @@ class EcologyRun:
                    "n_treatment": test.n_treatment, "threshold": gate.threshold,
                    "alpha": gate.alpha, "min_samples": gate.min_samples,
                    "min_holdout": gate.min_holdout,
-                   "candidate_energy": self._organelle(candidate).purse.balance,
-                   "candidate_roi": self._organelle(candidate).roi,
+                   "candidate_energy": chosen.purse.balance, "candidate_roi": chosen.roi,
                    "candidate_top_ups": self.top_ups[candidate]}
         partners = [o for o in self.living if o != candidate]
         if not verdict.passed or not partners:
