@@ -9,6 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from domain.errors import NotFoundError
+
 PAGE = 5_000
 FILES = {
     "episodes.jsonl": ("SELECT position, organelle_id, generation, family, difficulty, question,"
@@ -41,6 +43,11 @@ def _line(row: dict[str, Any]) -> str:
 
 def export(datastore: Any, run_id: str, folder: Path) -> dict[str, int]:
     """Write the run's three files into ``folder``; the lines written per file."""
+    with datastore.get_connection() as conn:
+        recorded = conn.execute("SELECT 1 FROM eco_generations WHERE run_id = %s LIMIT 1",
+                                (run_id,)).fetchone()
+    if recorded is None:
+        raise NotFoundError(f"no ecology run {run_id!r} with a generation in the ledger")
     folder.mkdir(parents=True, exist_ok=True)
     written = {}
     for name, query in FILES.items():

@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from domain.energy import EnergyPolicy
 from entrypoints.cli.common import (
     JsonFlag,
     app,
@@ -133,7 +132,6 @@ def telemetry(run_id: Annotated[str, typer.Argument(help="An ecology run.")],
     from readside.ecology_telemetry import export
 
     with container() as built:
-        _report(built, run_id)  # a clear error for a run that is not an ecology run
         built.projections.catch_up(["ecology_telemetry"])
         written = export(built.datastore, run_id, out / run_id)
     for name, count in written.items():
@@ -162,7 +160,6 @@ def replay(
     from decimal import Decimal
 
     from ecology.replay import Thresholds, redecide
-    from swarm.replay import run_events
 
     def exact(value: float | None) -> Decimal | None:
         return None if value is None else Decimal(str(value))
@@ -170,14 +167,8 @@ def replay(
     thresholds = Thresholds(strikes_to_cull=strikes, cap=exact(cap), topup_roi=exact(topup_roi),
                             topup_max=exact(topup_max), threshold=threshold, alpha=alpha,
                             min_samples=min_samples, min_holdout=min_holdout)
-    try:
-        thresholds.policy(EnergyPolicy())
-    except ValueError as error:
-        errors.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from None
-    with container() as built:
-        _report(built, run_id)  # a clear error for a run that is not an ecology run
-        decisions = redecide((event for _, event in run_events(built, run_id)), thresholds)
+    with container() as built:  # thresholds the recorded policy cannot take: exit 2, why
+        decisions = redecide(_events(built, run_id), thresholds)
     if as_json:
         print_json([vars(d) | {"flipped": d.flipped} for d in decisions])
         return
@@ -187,14 +178,21 @@ def replay(
 
 
 def _report(built, run_id: str):
-    from domain.errors import NotFoundError
     from ecology.report import report_of
+
+    return report_of(run_id, _events(built, run_id))
+
+
+def _events(built, run_id: str) -> list:
+    """The run's events, read once; a clear error for a run that is no ecology run."""
+    from domain.ecology import ColonyFounded
+    from domain.errors import NotFoundError
     from swarm.replay import run_events
 
-    shown = report_of(run_id, (event for _, event in run_events(built, run_id)))
-    if not shown.generations and not shown.holdout:
+    events = [event for _, event in run_events(built, run_id)]
+    if not any(isinstance(event, ColonyFounded) for event in events):
         raise NotFoundError(f"no ecology run {run_id!r} in the ledger")
-    return shown
+    return events
 
 
 def _print(shown) -> None:

@@ -119,6 +119,10 @@ def test_a_tiny_colony_records_every_step_on_the_ledger(container, tmp_path):
     assert [g["generation"] for g in lines["gen_summaries.jsonl"]] == [1, 2]
     assert [a["kind"] for a in lines["assimilation.jsonl"]][-1] == "baseline"
     assert {e["checker"] for e in lines["episodes.jsonl"]} == {"sorting/1"}
+    unknown = karma("ecology", "telemetry", "eco-none", "--out", str(tmp_path / "runs"), env=env,
+                    cwd=tmp_path, check=False)
+    assert unknown.returncode == 2 and "no ecology run 'eco-none'" in unknown.stderr
+    assert not (tmp_path / "runs" / "eco-none").exists()
 
     # Re-deciding under the recorded thresholds flips nothing; a harsher gate refuses all.
     same = json.loads(karma("ecology", "replay", "eco-tiny", "--json", env=env,
