@@ -151,6 +151,55 @@ class OrganelleHost:
             self._model.eval()
             return float(loss.detach())
 
+    def answer_logprobs(self, adapter: str | None, examples: Sequence[tuple[str, str]]) -> Any:
+        """Each answer's summed log-probability given its prompt, and its token count: two
+        tensors of shape (B,). Differentiable through ``adapter`` when gradients are on;
+        ``adapter`` None answers as the frozen host (the reference of a preference loss).
+        The caller holds ``lock`` around the forward and its backward pass."""
+        import torch
+
+        tokenizer, _ = self.gemma.load()
+        ids, mask, targets = self._answer_batch(tokenizer, examples)
+        positions = torch.nonzero(targets.ne(-100).any(dim=0)).flatten() - 1
+        with self._using(adapter) as model:
+            logits = model(input_ids=ids, attention_mask=mask,
+                           logits_to_keep=positions).logits.float()  # (B, P, V)
+        wanted = targets[:, positions + 1]
+        known = wanted.ne(-100)
+        picked = torch.log_softmax(logits, dim=-1).gather(
+            -1, wanted.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        return (picked * known).sum(dim=1), known.sum(dim=1)
+
+    @property
+    def lock(self) -> threading.Lock:
+        return self._lock
+
+    @contextmanager
+    def training(self, adapter: str) -> Iterator[None]:
+        """Hold the host with ``adapter`` active in training mode (dropout on, if any) for a
+        forward and backward pass of one's own loss."""
+        with self._lock:
+            self._model.set_adapter(adapter)
+            self._model.train()
+            try:
+                yield
+            finally:
+                self._model.eval()
+
+    def weights(self, adapter: str) -> list[Any]:
+        """The adapter's trainable tensors (its A and B matrices), in a stable order."""
+        return [p for name, p in sorted(self._model.named_parameters())
+                if f".{adapter}." in name and "lora_" in name]
+
+    def keep(self, adapter: str) -> dict[str, Any]:
+        """A copy of the adapter's tensors, to restore if an update is rolled back."""
+        return {name: t.detach().clone() for name, t in self._adapter_state(adapter).items()}
+
+    def restore(self, adapter: str, kept: dict[str, Any]) -> None:
+        from peft import set_peft_model_state_dict
+
+        set_peft_model_state_dict(self._model, kept, adapter_name=adapter)
+
     def _answer_batch(self, tokenizer: Any, examples: Sequence[tuple[str, str]]) -> Any:
         import torch
 

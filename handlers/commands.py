@@ -474,3 +474,134 @@ class RecordBaseline(Command):
     colony_id: Slug
     baseline: dict[str, Any]
     """The BaselineTrained fields."""
+
+
+# -- dual-channel learning (seed 003) ---------------------------------------------------------
+# The training set's items are known by the digest of their content (computed by the handler,
+# never sent): harvesting the same history twice adds nothing.
+
+LearningText = Annotated[str, Field(min_length=1, max_length=32_768)]
+Unit = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+Digest = Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
+Sources = Annotated[dict[Annotated[str, Field(max_length=64)],
+                         Annotated[str, Field(max_length=256)]], Field(max_length=16)]
+
+
+class OpenTrainingSet(Command):
+    training_set: Slug
+    manifold: dict[str, Any]
+    """The reward manifold (``configs/learning/manifold.yaml``) its labels will lie on."""
+
+
+class LabelSample(Command):
+    training_set: Slug
+    prompt: LearningText
+    response: LearningText
+    vector: dict[Annotated[str, Field(max_length=48)], float | None]
+    intensity: Unit
+    safety: Unit
+    labeller: Annotated[str, Field(min_length=1, max_length=128)]
+    category: Annotated[str, Field(max_length=64)] = ""
+    source: Sources = {}
+
+
+class FormPair(Command):
+    training_set: Slug
+    prompt: LearningText
+    chosen: LearningText
+    rejected: LearningText
+    margin: Unit
+    intensity: Unit
+    safety: Unit
+    labeller: Annotated[str, Field(min_length=1, max_length=128)]
+    category: Annotated[str, Field(max_length=64)] = ""
+    source: Sources = {}
+
+
+class FormSftExample(Command):
+    training_set: Slug
+    prompt: LearningText
+    response: LearningText
+    intensity: Unit
+    safety: Unit
+    labeller: Annotated[str, Field(min_length=1, max_length=128)]
+    category: Annotated[str, Field(max_length=64)] = ""
+    source: Sources = {}
+
+
+class OpenLearner(Command):
+    learner: Slug
+    host_model: Annotated[str, Field(min_length=1, max_length=256)]
+    training_set: Slug
+    """The training set whose manifold the learner's reward models score on."""
+    learning_rate: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+
+
+class RecordRewardModel(Command):
+    learner: Slug
+    digest: Digest
+    data_digest: Digest
+    samples: Annotated[int, Field(ge=1)]
+    validation: Annotated[int, Field(ge=0)]
+    losses: dict[str, Annotated[float, Field(allow_inf_nan=False)] | None]
+    calibration: dict[str, dict[str, Annotated[float, Field(allow_inf_nan=False)] | None]]
+    path: Annotated[str, Field(max_length=1024)]
+
+
+class StartTrainingRun(Command):
+    learner: Slug
+    run: Slug
+    config: dict[str, Any]
+    base_digest: Digest | None = None
+    reward_model: Digest | None = None
+    data_digest: Digest
+    data: dict[str, Annotated[int, Field(ge=0)]]
+
+
+class GateUpdate(Command):
+    """An update's measured health: the ledger decides, under the run's thresholds, whether
+    the trainer applies it (the answer's ``decision``)."""
+
+    learner: Slug
+    run: Slug
+    partial_rhi: Unit
+    dcs: Unit
+    gvs: Unit
+    gvi: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    loss: Annotated[float, Field(allow_inf_nan=False)]
+    sft_loss: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    preference_loss: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    learning_rate: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    examples: Annotated[int, Field(ge=0)]
+    pairs: Annotated[int, Field(ge=0)]
+
+
+class RecordAdapter(Command):
+    learner: Slug
+    run: Slug
+    digest: Digest
+    parent: Digest | None = None
+    decisions: dict[str, Annotated[int, Field(ge=0)]]
+    path: Annotated[str, Field(max_length=1024)]
+
+
+class MeasureRhi(Command):
+    learner: Slug
+    run: Slug
+    digest: Digest
+    rhi: Unit
+    components: dict[str, Unit]
+    weights: dict[str, Unit]
+    calibration: dict[str, Annotated[float, Field(allow_inf_nan=False)]]
+
+
+class DeployAdapter(Command):
+    """Serve a trained adapter, if its recorded RHI allows consolidation."""
+
+    learner: Slug
+    digest: Digest
+
+
+class RollBackAdapter(Command):
+    learner: Slug
+    reason: Reason

@@ -24,6 +24,20 @@ from handlers.knowledge_handlers import (
     reject_triple,
     request_enrichment,
 )
+from handlers.learning_handlers import (
+    deploy_adapter,
+    form_pair,
+    form_sft_example,
+    gate_update,
+    label_sample,
+    measure_rhi,
+    open_learner,
+    open_training_set,
+    record_adapter,
+    record_reward_model,
+    roll_back_adapter,
+    start_training_run,
+)
 from handlers.ledger_handlers import (
     assign_task,
     burn_karma,
@@ -86,4 +100,16 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.RecordBaseline: record_baseline,
     c.RecordWork: record_work,
     c.TopUpEnergy: top_up_energy,
+    c.OpenTrainingSet: open_training_set,
+    c.LabelSample: label_sample,
+    c.FormPair: form_pair,
+    c.FormSftExample: form_sft_example,
+    c.OpenLearner: open_learner,
+    c.RecordRewardModel: record_reward_model,
+    c.StartTrainingRun: start_training_run,
+    c.GateUpdate: gate_update,
+    c.RecordAdapter: record_adapter,
+    c.MeasureRhi: measure_rhi,
+    c.DeployAdapter: deploy_adapter,
+    c.RollBackAdapter: roll_back_adapter,
 }

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from adapters.pdf import UnreadablePdfError, read_pages
+from domain.rubric import grounding, variety  # shared with learning.harvest's labels
 from domain.tasks import MAX_QUALITY, DataPart
 from handlers import commands as c
 from swarm import prompts
@@ -18,21 +19,6 @@ from swarm.toolkit import ModelSession, Toolkit
 from workers.task_worker import PermanentTaskError, TaskMessage, TaskOutcome
 
 RUBRIC_WEIGHT = 0.7
-WORD = re.compile(r"[A-Za-z][A-Za-z0-9-]{3,}")
-
-
-def grounding(text: str, source: str) -> float:
-    """Share of the text's content words that the source contains."""
-    words = {w.lower() for w in WORD.findall(text)}
-    if not words:
-        return 0.0
-    known = {w.lower() for w in WORD.findall(source)}
-    return len(words & known) / len(words)
-
-
-def variety(text: str) -> float:
-    words = text.lower().split()
-    return len(set(words)) / len(words) if words else 0.0
 
 
 def rubric(task_type: str, text: str, data: dict, source: str) -> tuple[float, str]:

@@ -8,6 +8,7 @@ from entrypoints.cli import (  # noqa: F401 - importing registers the commands
     ecology,
     economy,
     knowledge,
+    learn,
     ledger,
     research,
     servers,
