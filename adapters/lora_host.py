@@ -35,7 +35,8 @@ class LoraSettings:
 @dataclass(frozen=True)
 class Sample:
     text: str
-    """The first line of the continuation: what a checker reads."""
+    """The continuation: its first line from ``sample`` (what a checker reads), all of it
+    from ``generate``."""
     tokens: int
     """Tokens generated, the compute an episode is charged for."""
 
@@ -92,8 +93,27 @@ class OrganelleHost:
 
     def sample(self, adapter: str | None, prompts: Sequence[str], *, max_new_tokens: int,
                temperature: float, seed: int) -> list[Sample]:
-        """One continuation per prompt, all in one batch; greedy when ``temperature`` is 0.
-        ``adapter`` None samples the frozen host itself."""
+        """One continuation per prompt, all in one batch, cut at its first line (what a
+        checker reads); greedy when ``temperature`` is 0. ``adapter`` None samples the frozen
+        host itself."""
+        tokenizer, rows = self._continue(adapter, prompts, max_new_tokens=max_new_tokens,
+                                         temperature=temperature, seed=seed)
+        return [self._sample(tokenizer, row) for row in rows]
+
+    def generate(self, adapter: str | None, prompts: Sequence[str], *, max_new_tokens: int,
+                 temperature: float, seed: int) -> list[Sample]:
+        """Like ``sample``, but the whole continuation: an answer of several lines."""
+        tokenizer, rows = self._continue(adapter, prompts, max_new_tokens=max_new_tokens,
+                                         temperature=temperature, seed=seed)
+        found = []
+        for row in rows:
+            ids = [int(t) for t in row if int(t) != tokenizer.pad_token_id]
+            found.append(Sample(tokenizer.decode(ids, skip_special_tokens=True).strip(),
+                                len(ids)))
+        return found
+
+    def _continue(self, adapter: str | None, prompts: Sequence[str], *, max_new_tokens: int,
+                  temperature: float, seed: int) -> tuple[Any, Any]:
         import torch
 
         tokenizer, base = self.gemma.load()
@@ -105,8 +125,7 @@ class OrganelleHost:
             torch.manual_seed(seed)
             output = model.generate(**batch, max_new_tokens=max_new_tokens,
                                     pad_token_id=tokenizer.pad_token_id, **sampling)
-        width = batch.input_ids.shape[1]
-        return [self._sample(tokenizer, row[width:]) for row in output]
+        return tokenizer, output[:, batch.input_ids.shape[1]:]
 
     @staticmethod
     def _sample(tokenizer: Any, generated: Any) -> Sample:
@@ -118,8 +137,8 @@ class OrganelleHost:
     @contextmanager
     def _using(self, adapter: str | None) -> Iterator[Any]:
         """The model answering as ``adapter``, or as the frozen host when None."""
-        if self._model is None:
-            yield self.gemma.load()[1]
+        if self._model is None or (adapter is None and not self._model.peft_config):
+            yield self.gemma.load()[1]  # no adapter left: the layers add nothing
         elif adapter is None:
             with self._model.disable_adapter():
                 yield self._model

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     vllm_model: str = "google/gemma-3-270m"
     llm_timeout_s: float = Field(default=30.0, gt=0, description="Per model call.")
     llm_retries: int = Field(default=2, ge=0, le=10)
+    learn_config: Path | None = Field(
+        default=None, description="The learner the API serves (/v1/generate, /v1/reward, "
+        "/v1/feedback): a YAML like configs/learning/dual.yaml; unset: that one.")
     qdrant_url: str | None = Field(
         default=None, description="Qdrant server; when unset, local mode in the data folder.")
 

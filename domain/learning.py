@@ -15,6 +15,7 @@ one serves (a stack: a rollback restores exactly the one before). The gate's rul
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import Field
@@ -406,3 +407,86 @@ class Learner(Aggregate):
         if progress["finished"]:
             raise IllegalTransitionError(f"run {run} of learner {self.name} is finished")
         return progress
+
+
+# -- generations and feedback ------------------------------------------------------------------
+
+class Emotion(StrEnum):
+    """The seed's emotion labels (phase 7): valence, arousal, discrepancy, time focus and
+    social broadcast, as a person marks a response."""
+
+    VERY_POSITIVE = "very_positive"
+    POSITIVE = "positive"
+    NEGATIVE = "negative"
+    VERY_NEGATIVE = "very_negative"
+    HIGH_AROUSAL = "high_arousal"
+    PREDICTIVE_DISCREPANCY = "predictive_discrepancy"
+    PROSPECT_HEAVY = "prospect_heavy"
+    REFLECTION_HEAVY = "reflection_heavy"
+    HIGH_SOCIAL = "high_social"
+    LOW_SOCIAL = "low_social"
+
+
+class ResponseGenerated(AggregateCreated):
+    """The served model answered a prompt: the server's record of what it said, with which
+    adapter (None: the frozen host), for whom."""
+
+    generation_id: str = Short
+    learner: str = Short
+    requested_by: str = Short
+    prompt: str = Text
+    responses: tuple[str, ...] = Field(min_length=1, max_length=4)
+    adapter_digest: Digest | None = Field(default=None, max_length=80)
+    model: str = Short
+    completion_tokens: int = Field(ge=0)
+    latency_ms: int = Field(ge=0)
+
+    def apply(self, generation: Generation) -> None:
+        generation.generation_id = self.generation_id
+        generation.requested_by = self.requested_by
+        generation.prompt = self.prompt
+        generation.responses = self.responses
+        generation.feedback = False
+
+
+class FeedbackGiven(AggregateEvent):
+    given_by: str = Short
+    rating: int | None = Field(default=None, ge=-2, le=2)
+    emotions: tuple[Emotion, ...] = ()
+    chosen: int | None = Field(default=None, ge=0)
+    """Which response was preferred, when there were several: a preference pair."""
+    correction: str | None = Field(default=None, max_length=TEXT_LIMIT)
+    """What the answer should have been: an SFT example."""
+
+    def apply(self, generation: Generation) -> None:
+        generation.feedback = True
+
+
+class Generation(Aggregate):
+    id_prefix = "generation"
+
+    @classmethod
+    def record(cls, generation_id: str, *, at: datetime, provenance: Provenance,
+               **generated: Any) -> Generation:
+        return cls._create(ResponseGenerated, id=cls.id_for(generation_id),
+                           generation_id=generation_id, timestamp=at, provenance=provenance,
+                           **generated)
+
+    def give_feedback(self, given_by: str, *, at: datetime, provenance: Provenance,
+                      **feedback: Any) -> None:
+        """Once per generation: a second opinion from the same door would count twice."""
+        if self.feedback:
+            raise IllegalTransitionError(
+                f"generation {self.generation_id} already has its feedback")
+        chosen = feedback.get("chosen")
+        if chosen is not None and not (len(self.responses) > 1 and
+                                       chosen < len(self.responses)):
+            raise IllegalTransitionError(
+                f"generation {self.generation_id} has {len(self.responses)} response(s): "
+                f"response {chosen} cannot be chosen")
+        said = [feedback.get("rating"), feedback.get("chosen"), feedback.get("correction")]
+        if all(value is None for value in said) and not feedback.get("emotions"):
+            raise IllegalTransitionError("feedback needs a rating, emotions, a choice or a "
+                                         "correction")
+        self.trigger_event(FeedbackGiven, given_by=given_by, timestamp=at,
+                           provenance=provenance, **feedback)

@@ -53,7 +53,10 @@ from domain.errors import (
 )
 from entrypoints.a2a import a2a_router
 from entrypoints.knowledge_api import LazyModel, knowledge_router
+from entrypoints.learning_api import LazyServing, learning_router
 from handlers import commands as c
+from learning.config import load_config
+from learning.serving import Serving
 from readside import models as m
 from readside import provenance
 from readside.queries import EventFilter, Queries
@@ -486,6 +489,9 @@ def create_app(container: Container, follow_projections: bool = True,
     app.include_router(a2a_router(container, principal))
     app.include_router(knowledge_router(container, principal, LazyModel(
         (lambda: model) if model is not None else (lambda: build_model(container.settings)))),
+        dependencies=[Depends(storable_text)])
+    app.include_router(learning_router(principal, LazyServing(
+        lambda: Serving(container, load_config(container.settings.learn_config)))),
         dependencies=[Depends(storable_text)])
     _document_foreign_routes(app)
 

@@ -34,6 +34,7 @@ from domain.base import SLUG_PATTERN
 from domain.errors import InvalidAmountError
 from domain.graph import GraphEdge, GraphNode
 from domain.karma import AMOUNT_PLACES, MAX_AMOUNT, parse_amount
+from domain.learning import Emotion
 from domain.principals import ADMIN, Principal  # noqa: F401 - commands name who runs them
 from domain.runs import RunOutcome
 from domain.tasks import MAX_QUALITY, Part
@@ -605,3 +606,32 @@ class DeployAdapter(Command):
 class RollBackAdapter(Command):
     learner: Slug
     reason: Reason
+
+
+class RecordGeneration(Command):
+    """What the served model answered (``POST /v1/generate``): built by the server from its
+    own generation, never sent by a client."""
+
+    generation_id: Slug
+    learner: Slug
+    requested_by: Annotated[str, Field(min_length=1, max_length=256)]
+    prompt: LearningText
+    responses: Annotated[list[Annotated[str, Field(max_length=32_768)]],
+                         Field(min_length=1, max_length=4)]
+    adapter_digest: Digest | None = None
+    model: Annotated[str, Field(max_length=256)]
+    completion_tokens: Annotated[int, Field(ge=0)]
+    latency_ms: Annotated[int, Field(ge=0)]
+
+
+class GiveFeedback(Command):
+    """A person's judgment of a generation: a rating (-2..2) and the seed's emotion labels
+    are recorded; a correction becomes an SFT example and a choice between responses a
+    preference pair in the training set."""
+
+    generation_id: Slug
+    training_set: Slug = "ledger"
+    rating: Annotated[int, Field(ge=-2, le=2)] | None = None
+    emotions: Annotated[list[Emotion], Field(max_length=10)] = []
+    chosen: Annotated[int, Field(ge=0, le=3)] | None = None
+    correction: Annotated[str, Field(min_length=1, max_length=32_768)] | None = None

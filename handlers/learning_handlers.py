@@ -8,10 +8,10 @@ import hashlib
 from typing import Any
 
 from domain.errors import AlreadyExistsError, IllegalTransitionError
-from domain.learning import Learner, TrainingSet
+from domain.learning import Generation, Learner, TrainingSet
 from domain.reward import RewardLabel, RewardManifold
 from handlers import commands as c
-from handlers.unit_of_work import CommandContext, UnitOfWork, require_admin
+from handlers.unit_of_work import CommandContext, UnitOfWork, require_admin, require_self
 
 ACTION = "train the learner"
 ITEM_FIELDS = {"labeller", "category", "source"}
@@ -143,6 +143,55 @@ def roll_back_adapter(svc: CommandContext, cmd: c.RollBackAdapter, actor: c.Prin
     restored = unit.get(Learner, cmd.learner).roll_back(cmd.reason, at=svc.clock(),
                                                         provenance=svc.provenance(cmd))
     return {"restored": restored or "frozen host"}
+
+
+def record_generation(svc: CommandContext, cmd: c.RecordGeneration, actor: c.Principal,
+                      unit: UnitOfWork) -> dict[str, str]:
+    require_admin(actor, "record what the served model answered")
+    unit.get(Learner, cmd.learner)
+    if unit.exists(Generation, cmd.generation_id):
+        raise AlreadyExistsError(f"generation {cmd.generation_id!r} already exists")
+    unit.add(Generation.record(cmd.generation_id, at=svc.clock(),
+                               provenance=svc.provenance(cmd),
+                               **cmd.model_dump(exclude={"generation_id", "run_id",
+                                                         "client_reference"})))
+    return {"generation_id": cmd.generation_id}
+
+
+FEEDBACK_INTENSITY = 0.5
+"""An item's weight when its feedback carries no rating; a rating of 2 (either way) is 1."""
+
+
+def give_feedback(svc: CommandContext, cmd: c.GiveFeedback, actor: c.Principal,
+                  unit: UnitOfWork) -> dict[str, str]:
+    """Record the feedback and, in the same transaction, the training items it makes."""
+    generation = unit.get(Generation, cmd.generation_id)
+    require_self(actor, generation.requested_by, "judge this generation")
+    at, provenance = svc.clock(), svc.provenance(cmd)
+    generation.give_feedback(actor.describe(), at=at, provenance=provenance,
+                             **cmd.model_dump(include={"rating", "emotions", "chosen",
+                                                       "correction"}))
+    intensity = abs(cmd.rating) / 2 if cmd.rating else FEEDBACK_INTENSITY
+    source = {"generation": cmd.generation_id, "given_by": actor.describe()}
+    item = {"intensity": intensity, "safety": 1.0, "labeller": "feedback",
+            "category": "feedback", "source": source, "at": at, "provenance": provenance}
+    ids: dict[str, str] = {"generation_id": cmd.generation_id}
+    training_set = unit.get(TrainingSet, cmd.training_set) if (
+        cmd.correction or cmd.chosen is not None) else None
+    prompt, responses = generation.prompt, generation.responses
+    if training_set is not None and cmd.correction:
+        ids["example_id"] = content_digest(prompt, cmd.correction)
+        training_set.example(example_id=ids["example_id"], prompt=prompt,
+                             response=cmd.correction, **item)
+    if training_set is not None and cmd.chosen is not None:
+        chosen = responses[cmd.chosen]
+        for index, rejected in enumerate(responses):
+            if index != cmd.chosen and rejected != chosen:
+                pair_id = content_digest(prompt, chosen, rejected)
+                training_set.pair(pair_id=pair_id, prompt=prompt, chosen=chosen,
+                                  rejected=rejected, margin=intensity, **item)
+                ids[f"pair_id_{index}"] = pair_id
+    return ids
 
 
 def _item(cmd: c.Command) -> dict[str, Any]:

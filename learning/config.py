@@ -62,6 +62,21 @@ class Calibration(Strict):
     """Items of a batch whose per-dimension gradients DCS compares: each costs a backward."""
 
 
+class Retrain(Strict):
+    """When feedback has gathered enough new data to train again (seed 003, phase 7): either
+    channel at its minimum, or both at ``share`` of theirs."""
+
+    sft: Positive = 500
+    pairs: Positive = 200
+    share: float = Field(default=0.5, gt=0, le=1)
+    auto: bool = False
+    """Train and deploy (if the RHI allows) in the server's background when due."""
+
+    def due(self, examples: int, pairs: int) -> bool:
+        return (examples >= self.sft or pairs >= self.pairs
+                or (examples >= self.share * self.sft and pairs >= self.share * self.pairs))
+
+
 class DualConfig(Strict):
     learner: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")] = "default"
     training_set: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")] = "ledger"
@@ -87,6 +102,7 @@ class DualConfig(Strict):
     safety: SafetyGate = SafetyGate()
     thresholds: Thresholds = Thresholds()
     calibration: Calibration = Calibration()
+    retrain: Retrain = Retrain()
     seed: int = 0
 
     def digest(self) -> str:

@@ -117,14 +117,19 @@ def train_reward(container: Container, config: DualConfig, *, epochs: int,
                              training.validation_count, losses)
 
 
-def latest_reward_model(container: Container, learner: str,
-                        manifold: RewardManifold) -> RewardModel:
+def latest_reward_model(container: Container, learner: str, manifold: RewardManifold,
+                        embedder: MiniLMEmbedder | None = None,
+                        cached: RewardModel | None = None) -> RewardModel:
+    """The learner's newest reward model, checked against the digest the ledger recorded;
+    ``cached`` when it is that one already."""
     trained = [e for e in container.ledger.events.get(Learner.id_for(learner))
                if isinstance(e, RewardModelTrained)]
     if not trained:
         raise NotFoundError(f"learner {learner!r} has no reward model: run "
                             "karma learn train-reward first")
-    model = RewardModel.load(Path(trained[-1].path), manifold, MiniLMEmbedder())
+    if cached is not None and cached.digest == trained[-1].digest:
+        return cached
+    model = RewardModel.load(Path(trained[-1].path), manifold, embedder or MiniLMEmbedder())
     if model.digest != trained[-1].digest:
         raise ValueError(f"the reward model at {trained[-1].path} is {model.digest}, not the "
                          f"{trained[-1].digest} the ledger recorded")

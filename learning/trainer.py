@@ -153,7 +153,7 @@ class DualChannelTrainer:
         outcome.decisions[decision.value] += 1
         outcome.partials.append(partial)
         if decision is FastDecision.APPLY:
-            outcome.losses.append(float(total))
+            outcome.losses.append(float(total.detach()))
         return decision
 
     def _act(self, decision: FastDecision) -> None:
