@@ -14,7 +14,9 @@ import io
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +36,30 @@ def default_cache() -> Path:
     return Path(root) / "karma-ledger" / MODEL_NAME
 
 
+@dataclass(frozen=True)
+class LoraFile:
+    """A LoRA adapter saved in PEFT's format, and the digest its tensors must have."""
+
+    folder: Path
+    digest: str
+
+
 class GemmaHost:
     adapter = "gemma-local"
-    model = MODEL_NAME
 
-    def __init__(self, cache_dir: Path | None = None, max_time_s: float = 60.0) -> None:
+    def __init__(self, cache_dir: Path | None = None, max_time_s: float = 60.0,
+                 lora: LoraFile | None = None) -> None:
         self.cache_dir = cache_dir or default_cache()
         self.max_time_s = max_time_s
+        self.lora = lora
         self._lock = threading.Lock()
         self._loaded: tuple[Any, Any] | None = None
+
+    @property
+    def model(self) -> str:
+        """What answered: the host, and the adapter on it when there is one, so that every
+        recorded model call says which weights wrote it."""
+        return MODEL_NAME + (f"+lora:{self.lora.digest[7:19]}" if self.lora else "")
 
     def load(self) -> tuple[Any, Any]:
         with self._lock:
@@ -78,6 +95,8 @@ class GemmaHost:
             self._convert()
         tokenizer = AutoTokenizer.from_pretrained(self.cache_dir)
         model = AutoModelForCausalLM.from_pretrained(self.cache_dir)
+        if self.lora is not None:
+            model = _with_lora(model, self.lora)
         model.eval()
         return tokenizer, model
 
@@ -111,6 +130,24 @@ class GemmaHost:
             text=cut_at_stop(text, stop), adapter=self.adapter, model=self.model,
             prompt_tokens=prompt_tokens, completion_tokens=int(new_tokens.shape[0]),
             latency_ms=int(elapsed * 1000))
+
+
+def _with_lora(model: Any, lora: LoraFile) -> Any:
+    """``model`` answering with the adapter in ``lora``, refused unless its tensors are the
+    ones ``lora.digest`` names (a file changed after it was recorded never answers)."""
+    from peft import PeftModel, get_peft_model_state_dict
+
+    from adapters.tensor_digest import tensor_digest
+
+    with warnings.catch_warnings():
+        # peft asks transformers 5 for a renamed property: noise for a user, not a fault.
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated",
+                                FutureWarning)
+        adapted = PeftModel.from_pretrained(model, str(lora.folder))
+    found = tensor_digest(get_peft_model_state_dict(adapted))
+    if found != lora.digest:
+        raise ModelCallError(f"the adapter in {lora.folder} is {found}, not {lora.digest}")
+    return adapted
 
 
 def _write_plain_copy(folder: Path) -> None:

@@ -9,7 +9,6 @@ has 262k tokens, and full logits at every position would cost more than the rest
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import warnings
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.gemma_host import GemmaHost
+from adapters.tensor_digest import tensor_digest
 
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
 
@@ -280,11 +280,7 @@ class OrganelleHost:
 
     def digest(self, adapter: str) -> str:
         """sha256 over the adapter's tensors, in name order: the same weights, the same id."""
-        hasher = hashlib.sha256()
-        for name, tensor in sorted(self._adapter_state(adapter).items()):
-            hasher.update(name.encode())
-            hasher.update(tensor.detach().float().contiguous().numpy().tobytes())
-        return "sha256:" + hasher.hexdigest()
+        return tensor_digest(self._adapter_state(adapter))
 
     def _adapter_state(self, adapter: str) -> dict[str, Any]:
         from peft import get_peft_model_state_dict

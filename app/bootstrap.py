@@ -15,6 +15,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from adapters import embedded_nats, embedded_postgres, migrator
 from adapters.event_store import Ledger
+from adapters.gemma_host import LoraFile
 from adapters.llm import LanguageModel
 from adapters.token_store import TokenStore
 from app.policies import load_policy
@@ -158,10 +159,14 @@ class Container:
             self.ledger.close()
 
 
-def build_model(settings: Settings) -> LanguageModel:
-    """The model the settings name (KARMA_LLM), ready to call."""
+def build_model(settings: Settings, lora: LoraFile | None = None) -> LanguageModel:
+    """The model the settings name (KARMA_LLM), ready to call; ``lora``: an adapter on the
+    local host (a learner's, seed 003), which only the local host can carry."""
     from adapters.llm import OpenAICompatibleModel, VllmModel
 
+    if lora is not None and settings.llm != "gemma":
+        raise ValueError(f"a LoRA adapter runs on the local host (KARMA_LLM=gemma), not on "
+                         f"KARMA_LLM={settings.llm}")
     if settings.llm == "openai":
         return OpenAICompatibleModel(settings.openai_base_url, settings.openai_model,
                                      settings.openai_api_key.get_secret_value(),
@@ -170,4 +175,4 @@ def build_model(settings: Settings) -> LanguageModel:
         return VllmModel(settings.vllm_model)
     from adapters.gemma_host import GemmaHost
 
-    return GemmaHost(max_time_s=settings.llm_timeout_s * 2)
+    return GemmaHost(max_time_s=settings.llm_timeout_s * 2, lora=lora)

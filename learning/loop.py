@@ -10,7 +10,6 @@ against its digest); ``replay`` re-decides a run's recorded gates under other th
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from adapters.embeddings import MiniLMEmbedder
+from adapters.gemma_host import LoraFile
 from adapters.lora_host import LoraSettings, OrganelleHost
+from adapters.tensor_digest import tensor_digest
 from app.bootstrap import Container
 from domain.errors import NotFoundError
 from domain.learning import (
@@ -262,14 +263,14 @@ def adapter_bytes(container: Container, learner: str, digest: str) -> bytes:
     return save(tensors)
 
 
-def tensor_digest(tensors: dict[str, Any]) -> str:
-    """The digest ``OrganelleHost.digest`` gives the same tensors (peft's saved names carry
-    no adapter name, as its state dict's do not)."""
-    hasher = hashlib.sha256()
-    for name, tensor in sorted(tensors.items()):
-        hasher.update(name.encode())
-        hasher.update(tensor.detach().float().contiguous().numpy().tobytes())
-    return "sha256:" + hasher.hexdigest()
+def serving_adapter(container: Container, learner: str) -> LoraFile | None:
+    """The adapter the learner serves, as a file checked against its digest (None: the
+    frozen host): what ``karma research run --learner`` answers with."""
+    digest = load_learner(container, learner).serving
+    if digest is None:
+        return None
+    adapter_bytes(container, learner, digest)
+    return LoraFile(adapter_path(container, learner, digest), digest)
 
 
 def deploy(container: Container, learner: str, digest: str) -> bool:

@@ -95,13 +95,14 @@ def _time_machine(built: Container):
     return TimeMachine(Queries(built.datastore), built.ledger)
 
 
-def ready_model(built: Container):
+def ready_model(built: Container, lora=None):  # noqa: ANN001 - a LoraFile, imported lazily
     """The configured model, its weights converted and loaded as a visible step (on stderr,
-    so that ``--json`` output stays clean) rather than behind progress bars sitting at 0/0."""
+    so that ``--json`` output stays clean) rather than behind progress bars sitting at 0/0.
+    ``lora``: a learner's adapter on the local host."""
     from adapters.llm import LoadsWeights
     from app.bootstrap import build_model
 
-    model = build_model(built.settings)
+    model = build_model(built.settings, lora)
     if isinstance(model, LoadsWeights):
         model.prepare(lambda message: errors.print(f"[dim]{message}[/dim]"))
     return model

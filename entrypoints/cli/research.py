@@ -44,6 +44,9 @@ def run(
     local_roles: Annotated[str, typer.Option(
         help="Roles whose agents work in this process (comma-separated, 'all' or 'none'); "
              "start `karma research worker` processes for the others.")] = "all",
+    learner: Annotated[str | None, typer.Option(
+        help="Answer with this learner's serving adapter on the local host (seed 003: the "
+             "swarm's reviewed work trains it; this run's reviews measure it).")] = None,
 ) -> None:
     """Run the swarm over the PDFs of FOLDER: fetch, summarise, extract figures, compare,
     debate, synthesise; every step reviewed and paid in karma. Writes the report and prints
@@ -56,7 +59,15 @@ def run(
         raise typer.BadParameter(f"{folder} holds no .pdf files", param_hint="FOLDER")
     papers = {slug: str(path.resolve()) for slug, path in paper_slugs(pdfs).items()}
     with container() as built:
-        kit = build_toolkit(built.settings, ready_model(built))
+        lora = None
+        if learner is not None:
+            from learning.loop import serving_adapter
+
+            lora = serving_adapter(built, learner)
+            if lora is None:
+                raise ValueError(f"learner {learner!r} serves no adapter: deploy one "
+                                 "(karma learn deploy)")
+        kit = build_toolkit(built.settings, ready_model(built, lora))
         try:
             research = ResearchRun(built, kit, topic, new_run_id(), _roles(local_roles))
             console.print(f"run [bold]{research.run_id}[/bold]: {len(papers)} papers, "

@@ -3,8 +3,13 @@ the reward model, training runs whose every update the ledger gates, the full RH
 a rollback that restores exactly the adapter served before, replays under other thresholds,
 and refused input that writes nothing."""
 
-import pytest
+import shutil
 
+import pytest
+from safetensors.torch import load_file, save_file
+
+from adapters.gemma_host import MODEL_NAME, GemmaHost, LoraFile
+from adapters.llm import ModelCallError
 from domain.errors import IllegalTransitionError, NotFoundError
 from domain.learning import (
     AdapterTrained,
@@ -68,7 +73,8 @@ def events(container, kind):
             if isinstance(e, kind)]
 
 
-def test_train_gate_measure_deploy_train_again_and_roll_back_to_the_exact_adapter(container):
+def test_train_gate_measure_deploy_train_again_and_roll_back_to_the_exact_adapter(container,
+                                                                                 tmp_path):
     fill(container, "set")
     config = load_config(
         learner="t", training_set="set", steps=2, sft_batch=1, pair_batch=1, held_out=0.5,
@@ -100,6 +106,21 @@ def test_train_gate_measure_deploy_train_again_and_roll_back_to_the_exact_adapte
     assert loop.roll_back(container, "t", "answers got worse") == first.digest
     learner = loop.load_learner(container, "t")
     assert learner.serving == first.digest
+
+    # What `karma research run --learner t` answers with: the served adapter on the host,
+    # named in every model call; a file changed after it was recorded never answers.
+    lora = loop.serving_adapter(container, "t")
+    assert lora.digest == first.digest
+    answered = GemmaHost(lora=lora).complete("LoRA is", max_tokens=3)
+    assert answered.model == f"{MODEL_NAME}+lora:{first.digest[7:19]}"
+    tampered = tmp_path / "tampered"
+    shutil.copytree(lora.folder, tampered)
+    weights = load_file(tampered / "adapter_model.safetensors")
+    first_name = sorted(weights)[0]
+    weights[first_name] = weights[first_name] + 1
+    save_file(weights, tampered / "adapter_model.safetensors")
+    with pytest.raises(ModelCallError, match="not " + first.digest):
+        GemmaHost(lora=LoraFile(tampered, first.digest)).load()
 
     strict = GateThresholds(skip=0.999, rollback=0.001, freeze=0.0)
     redecided = loop.replay(container, "t", "first", strict)
