@@ -118,7 +118,7 @@ class OrganelleHost:
 
         tokenizer, base = self.gemma.load()
         tokenizer.padding_side = "left"  # generation continues at the right end of each row
-        batch = tokenizer(list(prompts), return_tensors="pt", padding=True)
+        batch = tokenizer(list(prompts), return_tensors="pt", padding=True).to(self.device)
         sampling = {"do_sample": True, "temperature": temperature} if temperature else {
             "do_sample": False}
         with self._lock, torch.inference_mode(), self._using(adapter) as model:
@@ -193,6 +193,17 @@ class OrganelleHost:
     def lock(self) -> threading.Lock:
         return self._lock
 
+    @property
+    def device(self) -> Any:
+        """Where the host's weights are (the CPU unless ``place`` moved them)."""
+        return next(self.gemma.load()[1].parameters()).device
+
+    def place(self, device: Any) -> None:
+        """Move the host and its adapters to ``device`` (what accelerate chose: a GPU when
+        there is one); inputs follow the weights."""
+        with self._lock:
+            self.gemma.load()[1].to(device)
+
     @contextmanager
     def training(self, adapter: str) -> Iterator[None]:
         """Hold the host with ``adapter`` active in training mode (dropout on, if any) for a
@@ -236,7 +247,7 @@ class OrganelleHost:
             ids[i, :len(row)] = torch.tensor(row)
             mask[i, :len(row)] = 1
             targets[i, len(row) - answer:len(row)] = torch.tensor(row[-answer:])
-        return ids, mask, targets
+        return ids.to(self.device), mask.to(self.device), targets.to(self.device)
 
     def _optimiser(self, adapter: str) -> Any:
         import torch
@@ -300,7 +311,7 @@ class OrganelleHost:
         """The adapter's tensors as safetensors bytes: what travels to another process."""
         from safetensors.torch import save
 
-        return save({name: tensor.detach().contiguous()
+        return save({name: tensor.detach().cpu().contiguous()
                      for name, tensor in self._adapter_state(adapter).items()})
 
     def load(self, adapter: str, data: bytes, digest: str) -> None:

@@ -13,5 +13,5 @@ def tensor_digest(tensors: dict[str, Any]) -> str:
     hasher = hashlib.sha256()
     for name, tensor in sorted(tensors.items()):
         hasher.update(name.encode())
-        hasher.update(tensor.detach().float().contiguous().numpy().tobytes())
+        hasher.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
     return "sha256:" + hasher.hexdigest()

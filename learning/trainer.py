@@ -80,9 +80,14 @@ class DualChannelTrainer:
     def __init__(self, host: OrganelleHost, config: DualConfig, *, learning_rate: float,
                  gate: Gate) -> None:
         import torch
+        from accelerate import Accelerator
 
         self.host, self.config, self.gate = host, config, gate
         self.learning_rate = learning_rate
+        # accelerate picks the device (a GPU when there is one, else the CPU) and runs the
+        # backward pass as the device needs: the same code on a laptop and on a GPU node.
+        self.accelerator = Accelerator()
+        host.place(self.accelerator.device)
         self.optimiser = torch.optim.AdamW(host.weights(ADAPTER), lr=learning_rate,
                                            weight_decay=0.0)
         self._norms: list[float] = []
@@ -122,7 +127,7 @@ class DualChannelTrainer:
         with self.host.training(ADAPTER):
             objectives, directions = [], []
             sft_loss = pref_loss = None
-            total = torch.zeros(())
+            total = torch.zeros((), device=self.host.device)
             if sft:
                 nll, objective = self._sft_terms(sft)
                 sft_loss = nll
@@ -137,7 +142,7 @@ class DualChannelTrainer:
                 directions = [item.direction for item in pairs] + directions
             dcs = self._dcs(objectives, directions)
             self.optimiser.zero_grad()
-            total.backward()
+            self.accelerator.backward(total)
             norm = math.sqrt(sum(float(p.grad.pow(2).sum()) for p in self.host.weights(ADAPTER)
                                  if p.grad is not None))
         self._norms = (self._norms + [norm])[-self.config.calibration.gvi_window:]
@@ -200,7 +205,7 @@ class DualChannelTrainer:
         ratio = policy - reference
         count = len(items)
         margins = self.config.beta * (ratio[:count] - ratio[count:])
-        weights = torch.tensor([item.weight for item in items])
+        weights = torch.tensor([item.weight for item in items], device=margins.device)
         signed = torch.where(weights >= 0, margins, -margins)
         loss = (weights.abs() * -F.logsigmoid(signed)).mean()
         return loss, margins
@@ -221,7 +226,7 @@ class DualChannelTrainer:
             flat.append(torch.cat([(g if g is not None else torch.zeros_like(w)).flatten()
                                    for g, w in zip(grads, weights, strict=True)]))
         jacobian = torch.stack(flat)  # (K, params)
-        item_gram = (jacobian @ jacobian.T).double()
+        item_gram = (jacobian @ jacobian.T).double().cpu()
         coefficients = torch.tensor([list(d) for d in directions[:items]],
                                     dtype=torch.float64).T  # (D, K)
         live = coefficients.abs().sum(dim=1) > 0  # a dimension nobody scored pushes nowhere

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import PurePath
 from typing import Annotated, Any
 
 import typer
@@ -71,7 +72,7 @@ def print_json(value: Any) -> None:
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, Decimal):
+    if isinstance(value, Decimal | PurePath):
         return str(value)
     raise TypeError(f"cannot encode {type(value).__name__}")
 
