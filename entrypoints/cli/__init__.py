@@ -9,6 +9,8 @@ from entrypoints.cli import (  # noqa: F401 - importing registers the commands
     economy,
     knowledge,
     learn,
+    learn_inspect,
+    learn_label,
     ledger,
     research,
     servers,
