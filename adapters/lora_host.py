@@ -70,14 +70,16 @@ class OrganelleHost:
     def tokenizer(self) -> Any:
         return self.gemma.load()[0]
 
-    def spawn(self, name: str, seed: int) -> None:
+    def spawn(self, name: str, seed: int, shape: LoraSettings | None = None) -> None:
         """A new adapter, initialised from ``seed``: B is zero (as LoRA starts), so a newborn
-        answers exactly as the host does until it learns."""
+        answers exactly as the host does until it learns. ``shape``: its rank, alpha and
+        targets, when not the host's."""
         import torch
         from peft import LoraConfig, get_peft_model
 
-        config = LoraConfig(r=self.settings.rank, lora_alpha=self.settings.alpha,
-                            target_modules=list(self.settings.targets), lora_dropout=0.0)
+        shape = shape or self.settings
+        config = LoraConfig(r=shape.rank, lora_alpha=shape.alpha,
+                            target_modules=list(shape.targets), lora_dropout=0.0)
         with self._lock, warnings.catch_warnings():
             # peft asks transformers 5 for a renamed property: noise for a user, not a fault.
             warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated",
@@ -314,14 +316,15 @@ class OrganelleHost:
         return save({name: tensor.detach().cpu().contiguous()
                      for name, tensor in self._adapter_state(adapter).items()})
 
-    def load(self, adapter: str, data: bytes, digest: str) -> None:
+    def load(self, adapter: str, data: bytes, digest: str,
+             shape: LoraSettings | None = None) -> None:
         """Take in an adapter exported elsewhere (a new one, or a newer version of one this
         host holds) and check that it is the one ``digest`` names."""
         from peft import set_peft_model_state_dict
         from safetensors.torch import load
 
         if adapter not in self.adapters():
-            self.spawn(adapter, seed=0)
+            self.spawn(adapter, seed=0, shape=shape)
         with self._lock:
             set_peft_model_state_dict(self._model, load(data), adapter_name=adapter)
             self._optimizers.pop(adapter, None)  # its moments belong to the weights it had

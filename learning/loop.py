@@ -28,6 +28,7 @@ from domain.learning import (
     Learner,
     PairFormed,
     RewardModelTrained,
+    TrainingRunStarted,
     TrainingSet,
     UpdateGated,
 )
@@ -169,6 +170,13 @@ def train(container: Container, config: DualConfig, *, run: str,
         raise NotFoundError(f"training set {config.training_set!r} has no SFT example and no "
                             "pair to train on: harvest reviewed work first")
     parent = learner.serving
+    if parent is not None:  # before anything is recorded: a run that cannot start writes none
+        shape = adapter_shape(container, config.learner, parent)
+        if (shape.rank, shape.alpha) != (config.rank, config.alpha):
+            raise ValueError(
+                f"the serving adapter {parent} has rank {shape.rank} and alpha {shape.alpha}; "
+                f"this config asks {config.rank} and {config.alpha}: a run continues the "
+                "served adapter, so its shape must stay (roll back to the host to change it)")
     result = container.service.execute(c.StartTrainingRun(
         learner=config.learner, run=run, config=config.model_dump(mode="json"),
         base_digest=parent, reward_model=reward.digest, data_digest=data.digest,
@@ -241,6 +249,18 @@ def _prepare(container: Container, host: OrganelleHost, config: DualConfig,
         data = adapter_bytes(container, config.learner, parent)
         host.load(ADAPTER, data, parent)
         host.load(PARENT, data, parent)
+
+
+def adapter_shape(container: Container, learner: str, digest: str) -> LoraSettings:
+    """The LoRA shape ``digest`` was trained with (its run's recorded configuration)."""
+    events = list(container.ledger.events.get(Learner.id_for(learner)))
+    trained = next((e for e in events if isinstance(e, AdapterTrained) and e.digest == digest),
+                   None)
+    if trained is None:
+        raise NotFoundError(f"learner {learner!r} trained no adapter {digest}")
+    started = next(e for e in events
+                   if isinstance(e, TrainingRunStarted) and e.run == trained.run)
+    return LoraSettings(rank=started.config["rank"], alpha=started.config["alpha"])
 
 
 def adapter_path(container: Container, learner: str, digest: str) -> Path:

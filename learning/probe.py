@@ -20,11 +20,9 @@ from typing import Any
 
 from adapters.lora_host import LoraSettings, OrganelleHost
 from app.bootstrap import Container
-from domain.errors import NotFoundError
-from domain.learning import AdapterTrained, Learner, TrainingRunStarted
 from domain.reward import RewardManifold, SafetyGate
 from learning.harvest import training_data
-from learning.loop import adapter_bytes, load_learner
+from learning.loop import adapter_bytes, adapter_shape, load_learner
 from learning.reward_model import RewardModel, RewardOutput
 from learning.trainer import cut
 
@@ -206,18 +204,10 @@ def render_diff(parts: Sequence[DiffPart]) -> str:
 
 
 def trained_settings(container: Container, learner: str, digest: str) -> LoraSettings:
-    """The LoRA shape ``digest`` was trained with (its run's recorded configuration); refused
-    when the learner never trained it."""
+    """The LoRA shape ``digest`` was trained with; refused when the learner never trained it
+    (only its own trained adapters can be compared)."""
     load_learner(container, learner)
-    events = list(container.ledger.events.get(Learner.id_for(learner)))
-    trained = next((e for e in events if isinstance(e, AdapterTrained) and e.digest == digest),
-                   None)
-    if trained is None:
-        raise NotFoundError(f"learner {learner!r} trained no adapter {digest}: only its own "
-                            "trained adapters can be compared")
-    started = next(e for e in events
-                   if isinstance(e, TrainingRunStarted) and e.run == trained.run)
-    return LoraSettings(rank=started.config["rank"], alpha=started.config["alpha"])
+    return adapter_shape(container, learner, digest)
 
 
 def load_adapter(container: Container, learner: str, digest: str,

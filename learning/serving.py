@@ -87,7 +87,8 @@ class Serving:
         else:
             name = f"serving-{digest[7:19]}"
             data = loop.adapter_bytes(self.container, self.config.learner, digest)
-            self.host.load(name, data, digest)  # refuses bytes that are not ``digest``
+            shape = loop.adapter_shape(self.container, self.config.learner, digest)
+            self.host.load(name, data, digest, shape)  # refuses bytes that are not ``digest``
             self._served = Served(name, digest)
         log.info("serving adapter swapped", learner=self.config.learner,
                  before=old.digest, after=digest)

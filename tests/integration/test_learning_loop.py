@@ -96,6 +96,10 @@ def test_train_gate_measure_deploy_train_again_and_roll_back_to_the_exact_adapte
     assert loop.lineage(first.path)["digest"] == first.digest
 
     assert loop.deploy(container, "t", first.digest)
+    before = ledger_size(container)
+    with pytest.raises(ValueError, match="rank 8 and alpha 16"):
+        loop.train(container, config.model_copy(update={"rank": 4}), run="reshaped")
+    assert ledger_size(container) == before
     second = loop.train(container, config, run="second")
     [started_second] = [e for e in events(container, TrainingRunStarted)
                         if e.run == "second"]
