@@ -10,6 +10,7 @@ import pytest
 
 from domain.learning import AdapterDeployed, AdapterRolledBack, Learner
 from tests.conftest import ledger_size
+from tests.integration.test_harvest import record_history
 from tests.integration.test_learning_loop import fill
 from tests.support.installed import karma, user_env
 
@@ -76,3 +77,17 @@ def test_reward_model_train_deploy_rollback_and_replay_from_the_installed_script
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert "error" in done.stderr.lower() or "invalid" in done.stderr.lower()
     assert ledger_size(container) == before
+
+
+def test_harvest_turns_reviewed_model_calls_into_training_data_once(container, env, tmp_path):
+    record_history(container.service)
+    run = {"env": env, "cwd": tmp_path, "timeout": 300}
+    first = json.loads(karma("learn", "harvest", "--json", **run).stdout)
+    assert (first["calls_reviewed"], first["calls_unreviewed"]) == (2, 1)
+    assert (first["samples_added"], first["pairs_added"], first["examples_added"]) == (2, 1, 1)
+    before = ledger_size(container)
+    again = json.loads(karma("learn", "harvest", "--json", **run).stdout)
+    assert again["samples_added"] == again["pairs_added"] == again["examples_added"] == 0
+    assert ledger_size(container) == before
+    shown = karma("learn", "harvest", **run).stdout
+    assert "samples present" in shown and "training set ledger" in shown

@@ -76,6 +76,9 @@ def test_generate_reward_and_feedback_become_training_data(container, api):
         (client.post("/v1/feedback", json={**feedback, "rating": 3}, headers=alice), 422),
         (client.post("/v1/feedback", json={**feedback, "emotions": ["joy"]}, headers=alice),
          422),
+        (client.post("/v1/feedback", json={**feedback, "correction": "x" * 40_000},
+                     headers=alice), 422),
+        (client.post("/v1/feedback", json={**feedback, "chosen": 3}, headers=alice), 409),
         (client.post("/v1/feedback", json={"generation_id": generated["generation_id"]},
                      headers=alice), 409),
     ]
