@@ -30,7 +30,7 @@ from domain.rhi import (
 )
 from learning.config import DualConfig
 from learning.reward_model import RewardModel
-from learning.trainer import ADAPTER, TrainingOutcome, cut
+from learning.trainer import ADAPTER, TrainingOutcome, cut, unit_scores
 
 
 @dataclass(frozen=True)
@@ -45,16 +45,19 @@ class Health:
 
 def measure(host: OrganelleHost, reward: RewardModel, manifold: RewardManifold,
             config: DualConfig, outcome: TrainingOutcome, gated: Sequence[dict[str, float]], *,
-            parent: str | None, probes: Sequence[str], held_out: Sequence[Any]) -> Health:
+            parent: str | None, probes: Sequence[str], held_out: Sequence[Any],
+            dimensions: Sequence[str]) -> Health:
     """``gated``: the run's recorded measures (dcs, gvs) per update; ``parent``: the adapter
-    the run started from (None: the frozen host); ``held_out``: pairs it never trained on."""
+    the run started from (None: the frozen host); ``held_out``: pairs it never trained on;
+    ``dimensions``: those the reward model learned (the manifold's drift is measured on
+    them)."""
     dcs = _mean([g["dcs"] for g in gated], default=1.0)
     gvs = _mean([g["gvs"] for g in gated], default=1.0)
     prompts = [cut(p, config.max_prompt_chars) for p in probes]
     before = _answers(host, parent, prompts, config)
     after = _answers(host, ADAPTER, prompts, config)
-    drift = rdm_drift(rdm(_vectors(reward, manifold, prompts, before)),
-                      rdm(_vectors(reward, manifold, prompts, after)))
+    drift = rdm_drift(rdm(_vectors(reward, manifold, dimensions, prompts, before)),
+                      rdm(_vectors(reward, manifold, dimensions, prompts, after)))
     curvature = curvature_variance(outcome.losses)
     margins = _margins(host, config, held_out)
     by_category: dict[str, list[float]] = defaultdict(list)
@@ -87,11 +90,10 @@ def _answers(host: OrganelleHost, adapter: str | None, prompts: Sequence[str],
     return [sample.text for sample in samples]
 
 
-def _vectors(reward: RewardModel, manifold: RewardManifold, prompts: Sequence[str],
-             answers: Sequence[str]) -> list[list[float]]:
+def _vectors(reward: RewardModel, manifold: RewardManifold, dimensions: Sequence[str],
+             prompts: Sequence[str], answers: Sequence[str]) -> list[list[float]]:
     scored = reward.score_many(list(zip(prompts, answers, strict=True)))
-    return [[manifold.dimension(name).unit(out.vector[name]) for name in manifold.names]
-            for out in scored]
+    return unit_scores(manifold, [out.vector for out in scored], dimensions)
 
 
 def _margins(host: OrganelleHost, config: DualConfig, pairs: Sequence[Any]) -> list[float]:

@@ -42,6 +42,7 @@ from learning.reward_model import LabelledText, RewardModel, train_reward_model
 from learning.trainer import (
     ADAPTER,
     DualChannelTrainer,
+    known_dimensions,
     pair_items,
     sft_items,
     unit_scores,
@@ -187,10 +188,11 @@ def train(container: Container, config: DualConfig, *, run: str,
     _prepare(container, host, config, parent)
     gate = _Gate(container, config.learner, run)
     trainer = DualChannelTrainer(host, config, learning_rate=learning_rate, gate=gate)
-    examples = sft_items(data.examples, _units(reward, manifold, [
+    dimensions = known_dimensions(manifold, data.samples)
+    examples = sft_items(data.examples, _units(reward, manifold, dimensions, [
         (e.prompt, e.response) for e in data.examples]), config.safety)
-    chosen = _units(reward, manifold, [(p.prompt, p.chosen) for p in pairs])
-    rejected = _units(reward, manifold, [(p.prompt, p.rejected) for p in pairs])
+    chosen = _units(reward, manifold, dimensions, [(p.prompt, p.chosen) for p in pairs])
+    rejected = _units(reward, manifold, dimensions, [(p.prompt, p.rejected) for p in pairs])
     outcome = trainer.run(examples, pair_items(pairs, chosen, rejected, config.safety))
     digest = host.digest(ADAPTER)
     folder = learning_home(container, config.learner) / "adapters" / digest[7:19]
@@ -205,7 +207,7 @@ def train(container: Container, config: DualConfig, *, run: str,
         e.prompt for e in data.examples][:config.probe_prompts]
     measured = health.measure(host, reward, manifold, config, outcome, gate.measures,
                               parent=PARENT if parent else None, probes=probe_prompts,
-                              held_out=kept)
+                              held_out=kept, dimensions=dimensions)
     components = {k: round(v, 6) for k, v in vars(measured.components).items()}
     slow = container.service.execute(c.MeasureRhi(
         learner=config.learner, run=run, digest=digest, rhi=round(measured.rhi, 6),
@@ -230,9 +232,11 @@ class _Gate:
         return FastDecision(result.ids["decision"])
 
 
-def _units(reward: RewardModel, manifold: RewardManifold,
+def _units(reward: RewardModel, manifold: RewardManifold, dimensions: Sequence[str],
            texts: list[tuple[str, str]]) -> list[list[float]]:
-    return unit_scores(manifold, [out.vector for out in reward.score_many(texts)]) if texts else []
+    if not texts:
+        return []
+    return unit_scores(manifold, [out.vector for out in reward.score_many(texts)], dimensions)
 
 
 def _saved(folder: Path) -> Path:

@@ -261,7 +261,17 @@ def pair_items(pairs: Sequence[Any], chosen: Sequence[Sequence[float]],
             for p, good, bad in zip(pairs, chosen, rejected, strict=True)]
 
 
-def unit_scores(manifold: RewardManifold, vectors: Sequence[dict[str, float]]) -> list[list[float]]:
-    """Each vector on the unit scale, in the manifold's order of dimensions."""
-    return [[manifold.dimension(name).unit(vector[name]) for name in manifold.names]
+def unit_scores(manifold: RewardManifold, vectors: Sequence[dict[str, float]],
+                dimensions: Sequence[str]) -> list[list[float]]:
+    """Each vector's ``dimensions`` on the unit scale, in that order."""
+    return [[manifold.dimension(name).unit(vector[name]) for name in dimensions]
             for vector in vectors]
+
+
+def known_dimensions(manifold: RewardManifold, samples: Sequence[Any]) -> list[str]:
+    """The dimensions some label of ``samples`` knows, in the manifold's order: the only ones
+    the reward model learned. The others' outputs are the untrained head's, and letting them
+    push the gradients would measure noise as disagreement."""
+    known = {name for sample in samples for name, value in sample.vector.items()
+             if value is not None}
+    return [name for name in manifold.names if name in known]

@@ -167,3 +167,15 @@ def test_the_shipped_configs_load_and_an_impossible_one_is_refused(tmp_path):
     bad.write_text("stepz: 3\n")
     with pytest.raises(ConfigError, match="stepz"):
         load_config(bad)
+
+
+def test_only_dimensions_some_label_knows_steer_the_gradients():
+    from types import SimpleNamespace
+
+    from learning.trainer import known_dimensions, unit_scores
+
+    samples = [SimpleNamespace(vector={"grounding": 0.5, "empathy": None}),
+               SimpleNamespace(vector={"grounding": None, "empathy": None})]
+    assert known_dimensions(manifold(), samples) == ["grounding"]
+    assert unit_scores(manifold(), [{"grounding": 0.25, "empathy": 0.0}],
+                       ["empathy", "grounding"]) == [[0.5, 0.25]]
