@@ -330,7 +330,13 @@ class Learner(Aggregate):
         reward_model = started.get("reward_model")
         if reward_model is not None and reward_model not in self.reward_models:
             raise NotFoundError(f"learner {self.name} trained no reward model {reward_model}")
-        GateThresholds(**config["thresholds"])  # refuses impossible thresholds
+        thresholds = config.get("thresholds")
+        if not isinstance(thresholds, dict):
+            raise IllegalTransitionError("a run's config names its gate's thresholds")
+        try:
+            GateThresholds(**thresholds)
+        except (TypeError, ValueError) as error:
+            raise IllegalTransitionError(f"impossible thresholds: {error}") from None
         self.trigger_event(TrainingRunStarted, run=run, config=config, timestamp=at,
                            provenance=provenance, **started)
 

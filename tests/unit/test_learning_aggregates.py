@@ -77,9 +77,10 @@ def test_a_run_cannot_start_twice_nor_from_an_adapter_the_learner_never_trained(
     with pytest.raises(NotFoundError):
         a.start_run("r2", config={"thresholds": THRESHOLDS}, data_digest=A, data={},
                     learning_rate=1e-3, base_digest=B, **AT)
-    with pytest.raises(ValueError):
-        a.start_run("r3", config={"thresholds": {**THRESHOLDS, "freeze": 0.9}},
-                    data_digest=A, data={}, learning_rate=1e-3, **AT)
+    for config in ({"thresholds": {**THRESHOLDS, "freeze": 0.9}}, {},
+                   {"thresholds": {"skip": 0.5, "kind": "x"}}):
+        with pytest.raises(IllegalTransitionError):
+            a.start_run("r3", config=config, data_digest=A, data={}, learning_rate=1e-3, **AT)
 
 
 def test_consolidation_needs_the_recorded_rhi_above_the_threshold():
