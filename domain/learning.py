@@ -55,27 +55,32 @@ class TrainingSetOpened(AggregateCreated):
         training_set.examples = set()
 
 
-class SampleLabelled(AggregateEvent):
+class TrainingItemRecorded(AggregateEvent):
+    """What every item of a training set carries."""
+
+    intensity: float = Field(ge=0, le=1)
+    safety: float = Field(ge=0, le=1)
+    labeller: str = Short
+    """Who judged it: ``ledger-review``, ``rubric``, ``host-likelihood:<model>``,
+    ``teacher:<model>``, ``feedback``."""
+    category: str = Short
+    source: dict[str, str] = {}
+    """The events it came from (model call, review, generation, feedback), by event id."""
+
+
+class SampleLabelled(TrainingItemRecorded):
     """A (prompt, response) and its reward: what the reward model learns from."""
 
     sample_id: Digest = Field(max_length=80)
     prompt: str = Text
     response: str = Text
     vector: dict[str, float | None]
-    intensity: float = Field(ge=0, le=1)
-    safety: float = Field(ge=0, le=1)
-    labeller: str = Short
-    """Who labelled it: ``ledger-review``, ``host-likelihood``, ``teacher:<model>``,
-    ``feedback``."""
-    category: str = Short
-    source: dict[str, str] = {}
-    """The events it came from (model call, review, generation, feedback), by event id."""
 
     def apply(self, training_set: TrainingSet) -> None:
         training_set.samples.add(self.sample_id)
 
 
-class PairFormed(AggregateEvent):
+class PairFormed(TrainingItemRecorded):
     """A preference: for one prompt, ``chosen`` was judged better than ``rejected``."""
 
     pair_id: Digest = Field(max_length=80)
@@ -84,27 +89,17 @@ class PairFormed(AggregateEvent):
     rejected: str = Text
     margin: float = Field(ge=0)
     """How much better, on the scalar preference (0..1)."""
-    intensity: float = Field(ge=0, le=1)
-    safety: float = Field(ge=0, le=1)
-    labeller: str = Short
-    category: str = Short
-    source: dict[str, str] = {}
 
     def apply(self, training_set: TrainingSet) -> None:
         training_set.pairs.add(self.pair_id)
 
 
-class SftExampleFormed(AggregateEvent):
+class SftExampleFormed(TrainingItemRecorded):
     """A response worth imitating for its prompt: a well-reviewed answer or a correction."""
 
     example_id: Digest = Field(max_length=80)
     prompt: str = Text
     response: str = Text
-    intensity: float = Field(ge=0, le=1)
-    safety: float = Field(ge=0, le=1)
-    labeller: str = Short
-    category: str = Short
-    source: dict[str, str] = {}
 
     def apply(self, training_set: TrainingSet) -> None:
         training_set.examples.add(self.example_id)

@@ -494,11 +494,11 @@ class OpenTrainingSet(Command):
     """The reward manifold (``configs/learning/manifold.yaml``) its labels will lie on."""
 
 
-class LabelSample(Command):
+class TrainingItem(Command):
+    """What every item of a training set carries: how strongly it teaches, how safe it is,
+    who judged it, and the events it came from."""
+
     training_set: Slug
-    prompt: LearningText
-    response: LearningText
-    vector: dict[Annotated[str, Field(max_length=48)], float | None]
     intensity: Unit
     safety: Unit
     labeller: Annotated[str, Field(min_length=1, max_length=128)]
@@ -506,28 +506,22 @@ class LabelSample(Command):
     source: Sources = {}
 
 
-class FormPair(Command):
-    training_set: Slug
+class LabelSample(TrainingItem):
+    prompt: LearningText
+    response: LearningText
+    vector: dict[Annotated[str, Field(max_length=48)], float | None]
+
+
+class FormPair(TrainingItem):
     prompt: LearningText
     chosen: LearningText
     rejected: LearningText
     margin: Unit
-    intensity: Unit
-    safety: Unit
-    labeller: Annotated[str, Field(min_length=1, max_length=128)]
-    category: Annotated[str, Field(max_length=64)] = ""
-    source: Sources = {}
 
 
-class FormSftExample(Command):
-    training_set: Slug
+class FormSftExample(TrainingItem):
     prompt: LearningText
     response: LearningText
-    intensity: Unit
-    safety: Unit
-    labeller: Annotated[str, Field(min_length=1, max_length=128)]
-    category: Annotated[str, Field(max_length=64)] = ""
-    source: Sources = {}
 
 
 class OpenLearner(Command):
