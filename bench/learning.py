@@ -620,10 +620,9 @@ def print_training(console: Console, trained: Sequence[Trained]) -> None:
     row("sequences read per update (measured)",
         lambda t: f"{_mean([g.examples + 2 * g.pairs for g in t.gated]):.1f}")
     row("s to the first update (load host, score data, step 1)",
-        lambda t: f"{t.timing.get('start', float('nan')):.1f}")
-    row("s per update after it (median)", lambda t: f"{t.timing.get('update', float('nan')):.1f}")
-    row("s after the last update (save, full RHI)",
-        lambda t: f"{t.timing.get('after', float('nan')):.1f}")
+        lambda t: _seconds(t.timing.get("start")))
+    row("s per update after it (median)", lambda t: _seconds(t.timing.get("update")))
+    row("s after the last update (save, full RHI)", lambda t: _seconds(t.timing.get("after")))
     row("gate decisions", lambda t: ", ".join(
         f"{k} {v}" for k, v in sorted(t.summary.decisions.items())))
     for component in ("dcs", "gvs", "mss", "cdrs", "lrps"):
@@ -649,6 +648,10 @@ def print_training(console: Console, trained: Sequence[Trained]) -> None:
                 cells.append("-")
         made.add_row(str(step + 1), *cells)
     console.print(made)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.1f}"
 
 
 def print_held_out(console: Console, result: HeldOut | None, skipped: str) -> None:
