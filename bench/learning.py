@@ -23,8 +23,8 @@ On fresh embedded servers, with the pilot corpus:
    bootstrap CIs; the adapters' implicit preference accuracy on held-out pairs (Wilson CI)
    and the reward model's score of their greedy answers to the held-out prompts.
 
-    python -m bench.learning                 # six papers, 30 steps, 4 candidates per prompt
-    python -m bench.learning --quick         # smoke run: 2 papers, 4 steps, 2 candidates
+    python -m bench.learning                 # six papers, 30 steps, 4 candidates: ~50 min
+    python -m bench.learning --quick         # 2 papers, 4 steps, 2 candidates: ~5 min
     python -m bench.learning --papers 4 --steps 60
 
 The exit status is 0 whether or not the aim is reached: the verdict line says which. Every

@@ -88,7 +88,9 @@ async def tail(js: JetStreamContext, topology: Topology, start: StartAt,
             try:
                 messages = await subscription.fetch(want, timeout=idle_timeout)
             except (TimeoutError, NatsTimeoutError):
-                if follow:
+                # A quiet fetch is the end only when nothing is left for this consumer: on a
+                # busy machine a fetch can time out with messages still to come.
+                if follow or (await subscription.consumer_info()).num_pending:
                     continue
                 return
             for message in messages:
