@@ -95,6 +95,7 @@ from swarm.conductor import REVIEWED, paper_slugs
 from swarm.corpus import PILOT, write_pdf
 from swarm.passages import tidy
 from swarm.reading import local_path
+from swarm.replay import run_events as recorded_events
 from swarm.reviewing import rubric
 from swarm.runtime import ResearchRun, build_toolkit
 
@@ -230,15 +231,7 @@ def run_swarm(container: Container, name: str, model: LanguageModel,
 
 def run_events(container: Container, run_id: str) -> Iterator[Any]:
     """The run's events in ledger order."""
-    ledger, after = container.ledger, 0
-    head = ledger.recorder.max_notification_id() or 0
-    with container.datastore.get_connection() as conn:
-        while after < head:
-            window = ledger.read_after(conn, after, head, 2000)
-            if not window:
-                break
-            after = window[-1][0]
-            yield from (event for _, event in window if event.provenance.run_id == run_id)
+    return (event for _, event in recorded_events(container, run_id))
 
 
 @dataclass(frozen=True)

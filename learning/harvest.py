@@ -341,9 +341,9 @@ def harvest(container: Container, training_set: str, policy: HarvestPolicy | Non
     manifold = _manifold_of(container, training_set)
     scan = _scan(container, run_id)
     plan = _plan(scan.reviewed, manifold, policy, training_set)
-    samples_added = _execute(container, plan.samples, actor)
-    pairs_added = _execute(container, plan.pairs, actor)
-    examples_added = _execute(container, plan.examples, actor)
+    samples_added = record_items(container, plan.samples, actor)
+    pairs_added = record_items(container, plan.pairs, actor)
+    examples_added = record_items(container, plan.examples, actor)
     return HarvestReport(
         calls_seen=scan.calls_seen, calls_reviewed=len(scan.reviewed),
         calls_unreviewed=scan.calls_seen - len(scan.reviewed),
@@ -362,7 +362,8 @@ def _manifold_of(container: Container, training_set: str) -> RewardManifold:
     return container.ledger.repository.get(aggregate_id).manifold
 
 
-def _execute(container: Container, commands: Sequence[c.Command], actor: c.Principal) -> int:
+def record_items(container: Container, commands: Sequence[c.Command],
+                 actor: c.Principal) -> int:
     """Run ``commands`` in batches; how many items they added. An item's command records
     one event when it adds the item and none when the set holds it already, so the events a
     batch wrote count what it added."""

@@ -40,7 +40,7 @@ from domain.reward import InvalidRewardError, RewardLabel, RewardManifold
 from domain.rubric import grounding
 from handlers import commands as c
 from learning.config import seed_prompts
-from learning.harvest import COMMANDS_PER_BATCH, MARGIN_TOLERANCE, training_data
+from learning.harvest import MARGIN_TOLERANCE, record_items, training_data
 from learning.trainer import cut
 
 if TYPE_CHECKING:
@@ -550,8 +550,8 @@ def label(container: Container, training_set: str, prompts: Sequence[LabelPrompt
         samples = [_sample(item, training_set, judge.labeller) for item in scored]
         pairs = _pairs(scored, training_set, judge.labeller, min_margin)
         planned.update(samples=len(samples), pairs=len(pairs))
-        added.update(samples=_execute(container, samples, actor),
-                     pairs=_execute(container, pairs, actor))
+        added.update(samples=record_items(container, samples, actor),
+                     pairs=record_items(container, pairs, actor))
         if progress:
             progress(f"{done} of {len(prompts)} prompts: {labelled} labelled, "
                      f"{sum(refusals.values())} refused, {added['pairs']} pairs added")
@@ -625,13 +625,3 @@ def _pairs(scored: Sequence[_Scored], training_set: str, labeller: str,
                     "chosen_candidate": str(best.candidate.index),
                     "rejected_candidate": str(worst.candidate.index)}))
     return pairs
-
-
-def _execute(container: Container, commands: Sequence[c.Command], actor: c.Principal) -> int:
-    """Run ``commands`` in batches; how many items they added (an item already in the set
-    records no event)."""
-    added = 0
-    for start in range(0, len(commands), COMMANDS_PER_BATCH):
-        batch = commands[start:start + COMMANDS_PER_BATCH]
-        added += len(container.service.execute_batch(batch, actor).event_ids)
-    return added
