@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import orjson
@@ -144,6 +145,18 @@ class Ledger(Application[str]):
         return [(position, to_event(stored))
                 for position, stored in self.read_stored_after(conn, after, until, limit,
                                                                topics)]
+
+    def history(self, window: int = 2000) -> Iterator[tuple[int, Any]]:
+        """Every event up to the head as this call finds it, oldest first, read ``window``
+        positions at a time on one connection: a whole-ledger scan in bounded memory."""
+        after, head = 0, self.recorder.max_notification_id() or 0
+        with self.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+            while after < head:
+                found = self.read_after(conn, after, head, window)
+                if not found:
+                    break
+                after = found[-1][0]
+                yield from found
 
     def read_stored_after(
         self, conn: Any, after: int, until: int, limit: int, topics: list[str] | None = None

@@ -10,18 +10,24 @@ On fresh embedded servers, with the pilot corpus:
 3. rubric preferences: for each distinct Summarise_Paper prompt of run A, ``--candidates``
    answers sampled from the frozen host, each scored by the Reviewer's rubric
    (``swarm.reviewing.rubric``) against the paper as the Reviewer reads it; each is a labelled
-   sample and the best against the worst a pair. These preferences come from the Reviewer's
-   deterministic check (grounding, length, variety), not from the model being measured.
+   sample, and every two of them at least MIN_MARGIN apart a pair. These preferences come
+   from the Reviewer's deterministic check (grounding, length, variety), not from the model
+   being measured.
    Their ``completeness`` is the rubric's score, where harvested samples carry the review's
    full quality (rubric and model grade), as ``learning.harvest`` labels them;
 4. the reward model, then the dual-channel adapter (SFT + preference), each update gated by
    the ledger, and its deployment, which the RHI allows or refuses;
 5. the same-compute baseline: an SFT-only adapter that reads as many sequences per step as the
-   dual run (its SFT batch plus both halves of its pairs), same steps and rate, same gate;
+   dual run (its SFT batch plus both halves of its pairs), same steps and rate, its gate
+   open (``OPEN_GATE`` says why);
 6. runs B (dual adapter) and C (SFT baseline) of the swarm on the same corpus;
 7. the Reviewer's rubric of every artifact, paired across runs by (task type, paper), with
-   bootstrap CIs; the adapters' implicit preference accuracy on held-out pairs (Wilson CI)
-   and the reward model's score of their greedy answers to the held-out prompts.
+   bootstrap CIs; the adapters' implicit preference accuracy on held-out pairs and the
+   reward model's score of their greedy answers to the held-out prompts (bootstrap CIs).
+
+The held-out preferences are drawn as in 3, on summary prompts of the papers' Method,
+Results and Limitations sections (run A's prompts excerpt the abstracts), and kept in a
+training set of their own: neither the adapters nor the reward model train on them.
 
     python -m bench.learning                 # six papers, 30 steps, 4 candidates: ~50 min
     python -m bench.learning --quick         # 2 papers, 4 steps, 2 candidates: ~5 min
@@ -29,8 +35,7 @@ On fresh embedded servers, with the pilot corpus:
 
 The exit status is 0 whether or not the aim is reached: the verdict line says which. Every
 phase's wall time is printed beside this process's CPU time, so time lost to other work on the
-machine shows. With the six pilot papers there are at most six rubric pairs, so the held-out
-share (20%) leaves too few to report on: the table says so rather than print a number.
+machine shows.
 """
 
 from __future__ import annotations
@@ -43,7 +48,6 @@ import math
 import os
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,7 +88,6 @@ from learning.loop import (
     adapter_shape,
     deploy,
     ensure_learner,
-    held_out,
     latest_reward_model,
     train,
     train_reward,
@@ -94,7 +97,7 @@ from swarm import prompts
 from swarm.conductor import REVIEWED, paper_slugs
 from swarm.corpus import PILOT, write_pdf
 from swarm.passages import tidy
-from swarm.reading import local_path
+from swarm.reading import EXCERPT_CHARS, local_path
 from swarm.replay import run_events as recorded_events
 from swarm.reviewing import rubric
 from swarm.runtime import ResearchRun, build_toolkit
@@ -183,15 +186,6 @@ def bootstrap(values: Sequence[float], seed: int = SEED) -> Interval | None:
     means = data[rng.integers(0, len(data), (RESAMPLES, len(data)))].mean(axis=1)
     low, high = np.percentile(means, [2.5, 97.5])
     return Interval(float(data.mean()), float(low), float(high), len(data))
-
-
-def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval of a proportion: honest at small n, unlike p +- z*se."""
-    share = successes / trials
-    denominator = 1 + z * z / trials
-    centre = (share + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials))
-    return centre - half / denominator, centre + half / denominator
 
 
 # -- the swarm ----------------------------------------------------------------------------------
@@ -313,54 +307,78 @@ def intensity_of(score: float) -> float:
     return min(1.0, 0.2 + 0.8 * abs(2 * score - 1))
 
 
-def rubric_preferences(container: Container, config: DualConfig, manifold: RewardManifold,
-                       run_id: str, count: int) -> Candidates:
-    """Sample ``count`` answers per distinct reviewed prompt of a rubric task from the frozen
-    host, score each with the Reviewer's rubric, record each as a sample and the best against
-    the worst as a pair (when they differ by at least MIN_MARGIN)."""
-    calls = {call.prompt_digest: call for call in reviewed_calls(container, run_id)
-             if RUBRIC_TASKS.get(call.task_type) == call.purpose}
+def scored_candidates(host: OrganelleHost, prompt: str, task_type: str, source: str,
+                      count: int, seed: int) -> tuple[list[tuple[float, str]], int]:
+    """``count`` answers the frozen host samples (T=0.8) to the prompt, as the swarm keeps
+    them, each scored by the Reviewer's rubric against the source: the distinct non-empty
+    ones, best first, and how many came out empty."""
+    drawn = host.generate(None, [prompt] * count, max_new_tokens=SUMMARY_TOKENS,
+                          temperature=CANDIDATE_TEMPERATURE, seed=seed)
+    answers = [answer_of(task_type, sample.text) for sample in drawn]
+    scored = sorted(((rubric(task_type, answer, {}, source)[0], answer)
+                     for answer in dict.fromkeys(a for a in answers if a)),
+                    key=lambda item: -item[0])
+    return scored, sum(not answer for answer in answers)
+
+
+def preference_pairs(scored: Sequence[tuple[float, str]]) -> list[tuple[str, str, float]]:
+    """Every (chosen, rejected, margin) of the ranked answers whose rubric scores differ by
+    at least MIN_MARGIN: with four candidates up to six pairs a prompt, not only best vs
+    worst."""
+    return [(chosen, rejected, min(1.0, high - low))
+            for index, (high, chosen) in enumerate(scored)
+            for low, rejected in scored[index + 1:] if high - low >= MIN_MARGIN]
+
+
+@dataclass(frozen=True)
+class Prompted:
+    """A prompt to draw candidates for: what the task is, the rubric's source, its origin."""
+
+    prompt: str
+    task_type: str
+    source: str
+    origin: dict[str, str]
+
+
+def record_preferences(container: Container, config: DualConfig, manifold: RewardManifold,
+                       asked: Sequence[Prompted], count: int) -> Candidates:
+    """Sample ``count`` answers per prompt from the frozen host, score each with the
+    Reviewer's rubric, and record each as a labelled sample and every pair of them far
+    enough apart (``preference_pairs``) in the config's training set."""
     host = OrganelleHost()
     commands: list[c.Command] = []
-    sources: dict[str, str] = {}
     scores: list[float] = []
     best_scores: list[float] = []
     worst_scores: list[float] = []
-    sampled = empty = too_close = 0
-    for index, call in enumerate(calls.values()):
-        issued = next(iter(container.ledger.events.get(Task.id_for(call.task_id), limit=1)))
-        source = sources.setdefault(call.prompt, paper_text(issued.payload.get("uri", "")))
-        drawn = host.generate(None, [call.prompt] * count, max_new_tokens=SUMMARY_TOKENS,
-                              temperature=CANDIDATE_TEMPERATURE, seed=SEED + index)
-        sampled += len(drawn)
-        answers = [answer_of(call.task_type, sample.text) for sample in drawn]
-        empty += sum(not answer for answer in answers)
-        scored = sorted(((rubric(call.task_type, answer, {}, source)[0], answer)
-                         for answer in dict.fromkeys(a for a in answers if a)),
-                        key=lambda item: -item[0])
+    empty = too_close = 0
+    for index, item in enumerate(asked):
+        seed = str(SEED + index)
+        scored, blank = scored_candidates(host, item.prompt, item.task_type, item.source,
+                                          count, SEED + index)
+        empty += blank
         for rank, (score, answer) in enumerate(scored):
             scores.append(score)
             commands.append(c.LabelSample(
-                training_set=config.training_set, prompt=call.prompt, response=answer,
-                vector=label_vector(manifold, answer, source, score),
+                training_set=config.training_set, prompt=item.prompt, response=answer,
+                vector=label_vector(manifold, answer, item.source, score),
                 intensity=intensity_of(score), safety=1.0, labeller=LABELLER,
-                category=call.task_type,
-                source={"call": call.call_id, "candidate": str(rank),
-                        "seed": str(SEED + index)}))
-        if len(scored) < 2:
-            continue
-        (best, chosen), (worst, rejected) = scored[0], scored[-1]
-        best_scores.append(best)
-        worst_scores.append(worst)
-        if best - worst < MIN_MARGIN:
-            too_close += 1
-            continue
-        commands.append(c.FormPair(
-            training_set=config.training_set, prompt=call.prompt, chosen=chosen,
-            rejected=rejected, margin=min(1.0, best - worst),
-            intensity=(intensity_of(best) + intensity_of(worst)) / 2, safety=1.0,
-            labeller=LABELLER, category=call.task_type,
-            source={"call": call.call_id, "seed": str(SEED + index)}))
+                category=item.task_type,
+                source=item.origin | {"candidate": str(rank), "seed": seed}))
+        if len(scored) >= 2:
+            best_scores.append(scored[0][0])
+            worst_scores.append(scored[-1][0])
+        pairs = preference_pairs(scored)
+        too_close += not pairs
+        rank_of = {answer: rank for rank, (_, answer) in enumerate(scored)}
+        commands += [c.FormPair(
+            training_set=config.training_set, prompt=item.prompt, chosen=chosen,
+            rejected=rejected, margin=margin,
+            intensity=(intensity_of(scored[rank_of[chosen]][0])
+                       + intensity_of(scored[rank_of[rejected]][0])) / 2,
+            safety=1.0, labeller=LABELLER, category=item.task_type,
+            source=item.origin | {"chosen": str(rank_of[chosen]),
+                                  "rejected": str(rank_of[rejected]), "seed": seed})
+            for chosen, rejected, margin in pairs]
     # An item the set holds already records no event: the events count what was added.
     labels = [command for command in commands if isinstance(command, c.LabelSample)]
     formed = [command for command in commands if isinstance(command, c.FormPair)]
@@ -368,8 +386,40 @@ def rubric_preferences(container: Container, config: DualConfig, manifold: Rewar
     pairs_added = len(container.service.execute_batch(formed).event_ids) if formed else 0
     del host
     gc.collect()
-    return Candidates(len(calls), sampled, empty, samples_added, pairs_added, too_close,
-                      _mean(scores), _mean(best_scores), _mean(worst_scores), sources)
+    return Candidates(len(asked), count * len(asked), empty, samples_added, pairs_added,
+                      too_close, _mean(scores), _mean(best_scores), _mean(worst_scores),
+                      {item.prompt: item.source for item in asked})
+
+
+def rubric_preferences(container: Container, config: DualConfig, manifold: RewardManifold,
+                       run_id: str, count: int) -> Candidates:
+    """Candidates and pairs for each distinct reviewed prompt of a rubric task of the run:
+    the prompts the swarm actually answered, which the adapters train on."""
+    calls = {call.prompt_digest: call for call in reviewed_calls(container, run_id)
+             if RUBRIC_TASKS.get(call.task_type) == call.purpose}
+    asked = []
+    for call in calls.values():
+        issued = next(iter(container.ledger.events.get(Task.id_for(call.task_id), limit=1)))
+        asked.append(Prompted(call.prompt, call.task_type,
+                              paper_text(issued.payload.get("uri", "")),
+                              {"call": call.call_id}))
+    return record_preferences(container, config, manifold, asked, count)
+
+
+def held_out_preferences(container: Container, config: DualConfig, manifold: RewardManifold,
+                         papers: dict[str, str], count: int) -> Candidates:
+    """A preference set no learner trains on, in a training set of its own: summary prompts
+    of the same kind as the swarm's, on the papers' other sections (Method, Results,
+    Limitations) rather than their abstracts, judged by the same rubric against the same
+    papers. The reward model never sees it either: it trains on the learner's set."""
+    digests = {paper.slug: paper for paper in PILOT}
+    asked = [Prompted(prompts.SUMMARY.format(excerpt=text[:EXCERPT_CHARS]), "Summarise_Paper",
+                      paper_text(path), {"paper": slug, "section": heading})
+             for slug, path in papers.items() if slug in digests
+             for heading, text in digests[slug].sections if heading != "Abstract"]
+    container.service.execute(c.OpenTrainingSet(training_set=config.training_set,
+                                                manifold=manifold.model_dump(mode="json")))
+    return record_preferences(container, config, manifold, asked, count)
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -393,16 +443,24 @@ class Trained:
     """From the ledger's own timestamps: where the training run's time went."""
 
 
+OPEN_GATE = {"skip": 0.01, "rollback": 0.005, "freeze": 0.0}
+"""The baseline's gate, open to all but a degenerate update. Gated as the dual run is, SFT
+alone starves: its reward dimensions' directions (each example's centred scores) disagree,
+DCS stays near 0.02, and a measured run applied 1 update of 30. A baseline that never trains
+says nothing; plain SFT with the same compute is the comparison a user would make."""
+
+
 def configs(steps: int, held: float | None) -> tuple[DualConfig, DualConfig]:
-    """The dual run's config and the SFT baseline's: the same sequences per step, steps,
-    rate and gate, with the preference channel off."""
+    """The dual run's config and the SFT baseline's: the same sequences per step, steps and
+    rate, with the preference channel off and the gate open (OPEN_GATE)."""
     common: dict[str, Any] = {"steps": steps, "learning_rate": LEARNING_RATE,
                               "max_prompt_chars": MAX_PROMPT_CHARS, "seed": SEED}
     if held is not None:
         common["held_out"] = held
     dual = load_config(learner=DUAL, sft_batch=2, pair_batch=2, **common)
     baseline = load_config(learner=BASELINE, sft_batch=dual.sft_batch + 2 * dual.pair_batch,
-                           pair_batch=0, preference_weight=0.0, **common)
+                           pair_batch=0, preference_weight=0.0,
+                           thresholds=dual.thresholds.model_dump() | OPEN_GATE, **common)
     return dual, baseline
 
 
@@ -452,9 +510,11 @@ def run_timing(events: Sequence[Any], run: str) -> dict[str, float]:
 @dataclass(frozen=True)
 class HeldOut:
     pairs: int
-    categories: dict[str, int]
-    accuracy: dict[str, tuple[int, int]]
-    """learner -> (margins > 0, pairs)."""
+    prompts: int
+    accuracy: dict[str, Interval | None]
+    """learner -> share of pairs whose implicit margin favours the chosen answer, with a 95%
+    bootstrap interval over prompts (a prompt's pairs share answers: not independent)."""
+    wins: dict[str, tuple[int, int]]
     reward: dict[str, Interval | None]
     """learner -> reward-model scalar of its greedy answers less the frozen host's."""
     reward_known: dict[str, Interval | None]
@@ -465,9 +525,27 @@ class HeldOut:
     known: tuple[str, ...]
 
 
-def held_out_pairs(container: Container, config: DualConfig) -> list[PairFormed]:
-    data = training_data(container, config.training_set)
-    return [pair for pair in data.pairs if held_out(pair, config.held_out)]
+def held_out_config(config: DualConfig) -> DualConfig:
+    """Where the held-out preferences are kept: a training set no learner trains on."""
+    return config.model_copy(update={"training_set": f"{config.training_set}-held-out"})
+
+
+def cluster_bootstrap(groups: Sequence[Sequence[float]], seed: int = SEED) -> Interval | None:
+    """The pooled mean of the groups' values and its 95% percentile interval, resampling
+    whole groups (RESAMPLES resamples, seeded)."""
+    import numpy as np
+
+    groups = [list(group) for group in groups if group]
+    if not groups:
+        return None
+    sums = np.asarray([sum(group) for group in groups], dtype=float)
+    sizes = np.asarray([len(group) for group in groups], dtype=float)
+    mean = float(sums.sum() / sizes.sum())
+    if len(groups) < 2:
+        return Interval(mean, None, None, int(sizes.sum()))
+    picks = np.random.default_rng(seed).integers(0, len(groups), (RESAMPLES, len(groups)))
+    low, high = np.percentile(sums[picks].sum(axis=1) / sizes[picks].sum(axis=1), [2.5, 97.5])
+    return Interval(mean, float(low), float(high), int(sizes.sum()))
 
 
 def evaluate_held_out(container: Container, trained: Sequence[Trained],
@@ -483,9 +561,10 @@ def evaluate_held_out(container: Container, trained: Sequence[Trained],
         digest = item.summary.digest
         host.load(item.learner, adapter_bytes(container, item.learner, digest), digest,
                   shape=adapter_shape(container, item.learner, digest))
-    accuracy: dict[str, tuple[int, int]] = {}
+    accuracy: dict[str, Interval | None] = {}
+    wins: dict[str, tuple[int, int]] = {}
     for item in ready:
-        wins = 0
+        won: dict[str, list[float]] = {}
         for start in range(0, len(pairs), 4):
             chunk = pairs[start:start + 4]
             texts = ([(cut(p.prompt, config.max_prompt_chars), p.chosen) for p in chunk]
@@ -494,8 +573,11 @@ def evaluate_held_out(container: Container, trained: Sequence[Trained],
                 policy, _ = host.answer_logprobs(item.learner, texts)
                 reference, _ = host.answer_logprobs(None, texts)
             ratio = policy - reference
-            wins += int((ratio[:len(chunk)] - ratio[len(chunk):] > 0).sum())
-        accuracy[item.learner] = (wins, len(pairs))
+            margins = ratio[:len(chunk)] - ratio[len(chunk):]
+            for pair, margin in zip(chunk, margins.tolist(), strict=True):
+                won.setdefault(pair.prompt, []).append(float(margin > 0))
+        accuracy[item.learner] = cluster_bootstrap(list(won.values()))
+        wins[item.learner] = (int(sum(map(sum, won.values()))), len(pairs))
 
     asked = list(dict.fromkeys(p.prompt for p in pairs))
     category = {p.prompt: p.category for p in pairs}
@@ -532,8 +614,8 @@ def evaluate_held_out(container: Container, trained: Sequence[Trained],
              for i in graded])
     del host
     gc.collect()
-    return HeldOut(len(pairs), dict(Counter(p.category or "uncategorised" for p in pairs)),
-                   accuracy, result_reward, result_known, result_rubric, known)
+    return HeldOut(len(pairs), len(asked), accuracy, wins, result_reward, result_known,
+                   result_rubric, known)
 
 
 # -- tables -------------------------------------------------------------------------------------
@@ -651,16 +733,16 @@ def print_held_out(console: Console, result: HeldOut | None, skipped: str) -> No
     if result is None:
         console.print(f"[bold]Held-out preferences[/bold]: {skipped}")
         return
-    made = table(f"Held-out preferences: {result.pairs} pairs no run trained on ("
-                 + ", ".join(f"{k} {v}" for k, v in result.categories.items())
-                 + "); each adapter against the frozen host",
+    made = table(f"Held-out preferences: {result.pairs} pairs on {result.prompts} prompts no "
+                 "learner or reward model trained on (summaries of the papers' Method, Results "
+                 "and Limitations sections); each adapter against the frozen host",
                  "measure", *result.accuracy)
-    cells = []
-    for wins, trials in result.accuracy.values():
-        low, high = wilson(wins, trials)
-        cells.append(f"{wins}/{trials} = {wins / trials:.2f} [{low:.2f}, {high:.2f}]")
-    made.add_row("implicit preference accuracy (margin > 0), Wilson 95% CI; frozen host 0.5",
-                 *cells)
+    made.add_row("pairs whose implicit margin favours the chosen answer",
+                 *(f"{won}/{trials}" for won, trials in result.wins.values()))
+    made.add_row("  share, 95% CI bootstrapped over prompts (the frozen host's margins are all "
+                 "0: it favours neither)",
+                 *(f"{i.mean:.2f} [{i.low:.2f}, {i.high:.2f}]" if i and i.low is not None
+                   else "-" for i in result.accuracy.values()))
     made.add_row("reward model scalar of greedy answers, adapter - frozen host [bootstrap CI]",
                  *(i.cell() if i else "-" for i in result.reward.values()))
     made.add_row(f"  the same over the labelled dimensions only ({', '.join(result.known)})",
@@ -768,19 +850,14 @@ def closed_loop(console: Console, container: Container, papers: dict[str, str],
     with phases.timed("rubric candidates (frozen host)"):
         drawn = rubric_preferences(container, dual_config, manifold, runs[0].run_id,
                                    candidates)
-    made = table("Rubric preferences: the Reviewer's deterministic check judges answers the "
-                 "frozen host sampled (T=0.8) to run A's summary prompts", "measure", "value")
-    for label, value in (
-            ("distinct prompts", drawn.prompts), ("answers sampled", drawn.sampled),
-            ("empty answers (left out)", drawn.empty),
-            ("samples added (labeller 'rubric')", drawn.samples_added),
-            (f"pairs added (best vs worst, margin >= {MIN_MARGIN})", drawn.pairs_added),
-            ("prompts whose best and worst were too close", drawn.too_close),
-            ("mean rubric of the candidates", f"{drawn.mean_rubric:.3f}"),
-            ("mean rubric, best / worst per prompt",
-             f"{drawn.best_rubric:.3f} / {drawn.worst_rubric:.3f}")):
-        made.add_row(label, str(value))
-    console.print(made)
+    print_candidates(console, "Rubric preferences: the Reviewer's deterministic check judges "
+                     "answers the frozen host sampled (T=0.8) to run A's summary prompts", drawn)
+
+    with phases.timed("held-out candidates (frozen host)"):
+        unseen = held_out_preferences(container, held_out_config(dual_config), manifold,
+                                      papers, candidates)
+    print_candidates(console, "Held-out preferences: the same check judges answers the frozen "
+                     "host sampled to summary prompts on the papers' other sections", unseen)
 
     rewards: list[RewardModelResult] = []
     with phases.timed("reward models"):
@@ -834,33 +911,48 @@ def closed_loop(console: Console, container: Container, papers: dict[str, str],
             "Reviewer's FULL quality (0..1.5) = 0.7 rubric + 0.3 model grade: in B and C the "
             "grader is the adapted model itself", reviews, lambda r: r.quality)
         console.print(quality_table)
-        kept = held_out_pairs(container, dual_config)
-        categories = dict(Counter(p.category or "uncategorised" for p in kept))
+        kept = training_data(container, held_out_config(dual_config).training_set).pairs
         result, skipped = None, ""
         if len(kept) < MIN_HELD_OUT:
-            listed = ", ".join(f"{k} {v}" for k, v in categories.items()) or "none"
-            skipped = (f"only {len(kept)} held-out pair(s) ({listed}); at least {MIN_HELD_OUT} "
-                       "are needed for a figure worth reporting, so none is reported")
+            skipped = (f"only {len(kept)} held-out pair(s); at least {MIN_HELD_OUT} are needed "
+                       "for a figure worth reporting, so none is reported")
         elif not any(t.summary for t in trained):
             skipped = "no adapter was trained, so there is nothing to measure"
         else:
-            result = evaluate_held_out(container, trained, kept, drawn.sources)
+            result = evaluate_held_out(container, trained, kept, unseen.sources)
         if skipped:
             failures.append(f"held-out preferences: {skipped}")
     print_held_out(console, result, skipped)
-    return verdict(overall)
+    return verdict(overall, result)
 
 
-def verdict(overall: dict[str, Interval | None]) -> str:
-    def said(key: str, who: str) -> str:
-        interval = overall.get(key)
+def print_candidates(console: Console, title: str, drawn: Candidates) -> None:
+    made = table(title, "measure", "value")
+    for label, value in (
+            ("distinct prompts", drawn.prompts), ("answers sampled", drawn.sampled),
+            ("empty answers (left out)", drawn.empty),
+            ("samples added (labeller 'rubric')", drawn.samples_added),
+            (f"pairs added (every two answers >= {MIN_MARGIN} apart)", drawn.pairs_added),
+            ("prompts with no pair (answers too close)", drawn.too_close),
+            ("mean rubric of the candidates", f"{drawn.mean_rubric:.3f}"),
+            ("mean rubric, best / worst per prompt",
+             f"{drawn.best_rubric:.3f} / {drawn.worst_rubric:.3f}")):
+        made.add_row(label, str(value))
+    console.print(made)
+
+
+def verdict(overall: dict[str, Interval | None], held: HeldOut | None) -> str:
+    def said(interval: Interval | None, who: str) -> str:
         if interval is None:
             return f"{who}: not measured"
         beats = "yes" if interval.above_zero else "no"
         return f"{who}: {beats} ({interval.cell()})"
 
-    return ("verdict (Reviewer's rubric, all reviewed artifacts, 95% CI excluding 0): "
-            + said("B-A", "B beats A") + "; " + said("B-C", "B beats C"))
+    by_reward = held.reward_known.get(DUAL) if held else None
+    return ("verdict (95% CIs excluding 0): by the Reviewer's rubric over all reviewed "
+            "artifacts, " + said(overall.get("B-A"), "B beats A") + "; "
+            + said(overall.get("B-C"), "B beats C") + "; on the held-out prompts by the reward "
+            "model (labelled dimensions), " + said(by_reward, "the dual adapter beats the host"))
 
 
 if __name__ == "__main__":

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from domain.base import key_of
 from domain.errors import NotFoundError
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
     from app.bootstrap import Container
 
 LABELLER = "ledger-review"
-WINDOW = 2000
-"""Ledger events decoded per read."""
 COMMANDS_PER_BATCH = 200
 """Commands saved in one transaction: a batch of 32 KiB prompts stays a modest write."""
 SAFE = 1.0
@@ -167,7 +165,7 @@ def _scan(container: Container, run_id: str | None) -> _Scan:
     issued: dict[str, TaskIssued] = {}
     calls: list[ModelCalled] = []
     reviews: dict[str, list[ReviewScored]] = defaultdict(list)
-    for _, event in _ledger_events(container):
+    for _, event in container.ledger.history():
         if run_id is not None and event.provenance.run_id != run_id:
             continue
         if isinstance(event, TaskIssued):
@@ -180,18 +178,6 @@ def _scan(container: Container, run_id: str | None) -> _Scan:
     reviewed = [_joined(call, issued.get(call.originator_id), reviews[call.originator_id])
                 for call in calls if reviews.get(call.originator_id)]
     return _Scan(calls_seen=len(calls), reviewed=reviewed)
-
-
-def _ledger_events(container: Container) -> Iterator[tuple[int, Any]]:
-    ledger, after = container.ledger, 0
-    head = ledger.recorder.max_notification_id() or 0
-    with container.datastore.get_connection() as conn:
-        while after < head:
-            window = ledger.read_after(conn, after, head, WINDOW)
-            if not window:
-                break
-            after = window[-1][0]
-            yield from window
 
 
 def _joined(call: ModelCalled, issued: TaskIssued | None,

@@ -18,15 +18,7 @@ from swarm.conductor import Conductor, TaskFacts
 
 
 def run_events(container: Container, run_id: str) -> Iterator[tuple[int, Any]]:
-    ledger, after = container.ledger, 0
-    head = ledger.recorder.max_notification_id() or 0
-    with container.datastore.get_connection() as conn:
-        while after < head:
-            batch = ledger.read_after(conn, after, head, 2000)
-            if not batch:
-                break
-            after = batch[-1][0]
-            yield from ((p, e) for p, e in batch if e.provenance.run_id == run_id)
+    return ((p, e) for p, e in container.ledger.history() if e.provenance.run_id == run_id)
 
 
 @dataclass(frozen=True)
