@@ -71,7 +71,7 @@ def generate(service: LedgerService, events: int, rng: random.Random, progress: 
         runs.append(run_id)
         pending: list = [run]
         for number in range(TASKS_PER_RUN):
-            pending.append(_work_one_task(service, accounts, run_id, rng))
+            pending.append(_work_one_task(service, accounts, run, rng))
             if len(pending) >= TASKS_PER_SAVE or number == TASKS_PER_RUN - 1:
                 unit = UnitOfWork(service.ledger)
                 unit.add(*pending, *accounts.values())
@@ -81,8 +81,9 @@ def generate(service: LedgerService, events: int, rng: random.Random, progress: 
     return runs
 
 
-def _work_one_task(service: LedgerService, accounts: dict, run_id: str,
+def _work_one_task(service: LedgerService, accounts: dict, run: Run,
                    rng: random.Random) -> Task:
+    run_id = run.run_id
     clock, task_id, agent = service.clock, service.make_id(), rng.choice(AGENTS)
     base = service.policy.base_reward(task_type := rng.choice(TASK_TYPES))
     provenance = Provenance(run_id=run_id, correlation_id=run_id,
@@ -98,7 +99,7 @@ def _work_one_task(service: LedgerService, accounts: dict, run_id: str,
     task.score_review("reviewer", quality=quality, rationale="bench", at=clock(),
                       provenance=provenance)
     unit = UnitOfWork(service.ledger)
-    unit.add(task, *accounts.values())
+    unit.add(task, run, *accounts.values())  # settlement asks the run whether it pays
     settle(service, unit, task, quality, clock(), provenance)
     return task
 

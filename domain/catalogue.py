@@ -7,7 +7,16 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from domain import agents, ecology, graph, karma, learning, runs, tasks  # noqa: F401 - importing defines them
+from domain import (  # noqa: F401 - importing defines them
+    agents,
+    ecology,
+    graph,
+    karma,
+    learning,
+    read_models,
+    runs,
+    tasks,
+)
 from domain.base import AggregateEvent
 
 

@@ -52,6 +52,7 @@ from domain.errors import (
     NotFoundError,
 )
 from entrypoints.a2a import a2a_router
+from entrypoints.dashboard import dashboard_router, serve_page
 from entrypoints.knowledge_api import LazyModel, knowledge_router
 from entrypoints.learning_api import LazyServing, learning_router
 from handlers import commands as c
@@ -223,10 +224,12 @@ GETs every file the pages load, so a release that moves them fails there."""
 
 def create_app(container: Container, follow_projections: bool = True,
                run_relay: bool = False, decay_every_s: float = 0,
-               model: LanguageModel | None = None) -> FastAPI:
+               model: LanguageModel | None = None, open_reads: bool = False) -> FastAPI:
     """The API. ``follow_projections`` keeps the read models live in a thread; ``run_relay``
     publishes the ledger to JetStream from this process (standby if another relay leads);
-    ``decay_every_s`` runs karma decay on that period."""
+    ``decay_every_s`` runs karma decay on that period; ``open_reads`` lets reads (GETs of
+    /v1 and the dashboard's live feed) go without a token, for a server that listens on
+    loopback only: writes always need one."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -261,6 +264,7 @@ def create_app(container: Container, follow_projections: bool = True,
         redoc_url=None,
     )
     _serve_docs(app)
+    serve_page(app)
     app.add_middleware(BodySizeLimit, limit=container.settings.max_body_bytes)
     queries = Queries(container.datastore)
 
@@ -277,6 +281,15 @@ def create_app(container: Container, follow_projections: bool = True,
                                 headers={"WWW-Authenticate": "Bearer"}) from None
 
     Caller = Annotated[c.Principal, Depends(principal)]
+
+    def reader(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> c.Principal | None:
+        """Who reads: anyone on a loopback-only server that was given no token, else the
+        token's principal (a token given is always checked)."""
+        if credentials is None and open_reads:
+            return None
+        return principal(credentials)
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, error: DomainError) -> JSONResponse:
@@ -390,7 +403,7 @@ def create_app(container: Container, follow_projections: bool = True,
             raise HTTPException(503, f"projections have not reached position {min_position} yet")
 
     reads = APIRouter(prefix="/v1", tags=["queries"],
-                      dependencies=[Depends(principal), Depends(storable_text), Depends(fresh)],
+                      dependencies=[Depends(reader), Depends(storable_text), Depends(fresh)],
                       responses=m.error_responses(401, 422, 503))
     Limit = Annotated[int, Query(ge=1, le=1000)]
     unknown = m.error_responses(404)
@@ -438,8 +451,11 @@ def create_app(container: Container, follow_projections: bool = True,
         return queries.history(agent_id, limit)
 
     @reads.get("/karma/{agent_id}/why", response_model=m.Explanation, responses=unknown)
-    def explain(agent_id: str, scope: str | None = None) -> dict[str, Any]:
-        return vars(provenance.why(queries, agent_id, scope))
+    def explain(agent_id: str, scope: str | None = None,
+                newest: Annotated[int | None, Query(ge=1, le=1000, description=(
+                    "Only this many of the newest entries: a page of a long history."))]
+                = None, before: Position | None = None) -> dict[str, Any]:
+        return vars(provenance.why(queries, agent_id, scope, newest, before))
 
     @reads.get("/runs/{run_id}/timeline", response_model=m.RunTimeline, responses=unknown)
     def run_timeline(run_id: str) -> dict[str, Any]:
@@ -487,7 +503,9 @@ def create_app(container: Container, follow_projections: bool = True,
 
     app.include_router(reads)
     app.include_router(a2a_router(container, principal))
-    app.include_router(knowledge_router(container, principal, LazyModel(
+    app.include_router(dashboard_router(container, reader, principal),
+                       dependencies=[Depends(storable_text)])
+    app.include_router(knowledge_router(container, principal, reader, LazyModel(
         (lambda: model) if model is not None else (lambda: build_model(container.settings)))),
         dependencies=[Depends(storable_text)])
     app.include_router(learning_router(principal, LazyServing(

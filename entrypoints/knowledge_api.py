@@ -36,7 +36,8 @@ class LazyModel:
             return self._model
 
 
-def knowledge_router(container: Container, caller: Any, model: LazyModel) -> APIRouter:
+def knowledge_router(container: Container, caller: Any, reader: Any,
+                     model: LazyModel) -> APIRouter:
     router = APIRouter(prefix="/v1/knowledge", tags=["knowledge"])
     queries = Queries(container.datastore)
 
@@ -59,7 +60,7 @@ def knowledge_router(container: Container, caller: Any, model: LazyModel) -> API
                     **error_responses(401, 404, 422)})
     def graph(graph_id: str, position: Annotated[int | None, Query(ge=1)] = None,
               format: Literal["json", "graphml"] = "json",  # noqa: A002
-              _: c.Principal = Depends(caller)) -> Any:  # noqa: B008
+              _: c.Principal | None = Depends(reader)) -> Any:  # noqa: B008
         if position is not None:
             require_position(position, container.projections.head())
         container.projections.catch_up(["knowledge_graph"])

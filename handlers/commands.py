@@ -629,3 +629,14 @@ class GiveFeedback(Command):
     emotions: Annotated[list[Emotion], Field(max_length=10)] = []
     chosen: Annotated[int, Field(ge=0, le=3)] | None = None
     correction: Annotated[str, Field(min_length=1, max_length=32_768)] | None = None
+
+
+class RecordReadModelCheck(Command):
+    """What an administrator's rebuild or verification of a view found (admin only)."""
+
+    view: Annotated[str, Field(min_length=1, max_length=64)]
+    position: Annotated[int, Field(ge=0)]
+    live_digest: Annotated[str, Field(min_length=1, max_length=80)]
+    rebuilt_digest: Annotated[str, Field(min_length=1, max_length=80)]
+    replaced: bool
+    first_difference: Annotated[str, Field(max_length=1024)] | None = None

@@ -60,6 +60,7 @@ from handlers.ledger_handlers import (
     start_run,
     start_task,
 )
+from handlers.read_model_handlers import record_read_model_check
 from handlers.unit_of_work import Handler
 
 HANDLERS: dict[type[c.Command], Handler] = {
@@ -116,4 +117,5 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.RollBackAdapter: roll_back_adapter,
     c.RecordGeneration: record_generation,
     c.GiveFeedback: give_feedback,
+    c.RecordReadModelCheck: record_read_model_check,
 }

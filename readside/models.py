@@ -195,6 +195,9 @@ class Explanation(BaseModel):
     total: Decimal
     balance: Decimal
     entries: list[ExplainedEntry]
+    complete: bool = Field(True, description=(
+        "Whether `entries` are all the entries (their total is the balance) or, with "
+        "`newest`, one page of the newest (their total is what that page added)."))
 
 
 class RunTimeline(BaseModel):
@@ -357,3 +360,131 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """FastAPI's ``responses`` for ``statuses``: each one answers an ErrorResponse."""
     return {status: {"model": ErrorResponse, "description": ERROR_STATUSES[status]}
             for status in statuses}
+
+
+# -- the dashboard's reads (entrypoints/dashboard.py) -----------------------------------------
+
+class EventLinks(BaseModel):
+    """An event, the CloudEvent JetStream carries for it, its cause, and the first events it
+    caused and that share its correlation (with their counts)."""
+
+    event: Event
+    cause: Event | None = Field(description="The event that caused it; none for a command.")
+    caused: list[Event]
+    caused_count: int
+    correlated: list[Event]
+    correlated_count: int
+    envelope: dict[str, Any] | None = Field(description=(
+        "The CloudEvents 1.0 envelope, as on the LEDGER stream."))
+
+
+class EventType(BaseModel):
+    event_type: str
+
+
+class Tag(BaseModel):
+    tag: str
+
+
+class AgentRating(BaseModel):
+    agent_id: str
+    scope: str
+    rating: float
+    deviation: float
+    games: int
+
+
+class ViewHealth(BaseModel):
+    name: str
+    position: int
+    lag: int = Field(description="Events the view is behind the ledger's head.")
+    digest: str | None = Field(description="Only when asked for (`digests=true`).")
+
+
+class ProjectionsHealth(BaseModel):
+    head: int
+    views: list[ViewHealth]
+    checks: list[Event] = Field(description="The newest recorded checks (ReadModelChecked).")
+
+
+class ViewCheck(BaseModel):
+    view: str
+    position: int
+    live_digest: str
+    rebuilt_digest: str
+    identical: bool
+    replaced: bool = Field(description="A rebuild (true) or a verification (false).")
+
+
+class Learner(BaseModel):
+    learner: str
+
+
+class LearnerEvent(BaseModel):
+    """One of a learner's events: where and when, then the event's own fields."""
+
+    model_config = ConfigDict(extra="allow")
+
+    position: int
+    at: datetime
+
+
+class LearnerEvents(BaseModel):
+    TrainingRunStarted: list[LearnerEvent]
+    UpdateGated: list[LearnerEvent]
+    RhiMeasured: list[LearnerEvent]
+    LearningRateLowered: list[LearnerEvent]
+    AdapterDeployed: list[LearnerEvent]
+    ConsolidationRefused: list[LearnerEvent]
+    AdapterRolledBack: list[LearnerEvent]
+
+
+class LearnerHealth(BaseModel):
+    learner: str
+    events: LearnerEvents
+
+
+class ColonyRun(BaseModel):
+    run_id: str
+
+
+class GenerationSummary(BaseModel):
+    generation: int
+    summary: dict[str, Any]
+
+
+class FamilyAccuracy(BaseModel):
+    generation: int
+    family: str
+    accuracy: float
+    episodes: int
+
+
+class OrganelleEarnings(BaseModel):
+    generation: int
+    organelle_id: str
+    income: Decimal
+    cost: Decimal
+
+
+class AssimilationRecord(BaseModel):
+    kind: str
+    generation: int | None
+    record: dict[str, Any]
+    recorded_at: datetime
+
+
+class EcologyCharts(BaseModel):
+    run_id: str
+    generations: list[GenerationSummary]
+    families: list[FamilyAccuracy]
+    organelles: list[OrganelleEarnings]
+    assimilation: list[AssimilationRecord]
+
+
+class GraphSummary(BaseModel):
+    graph_id: str
+    enrichments: int
+    accepted: int
+    rejected: int
+    last_position: int

@@ -41,23 +41,32 @@ class Explanation:
     balance: Decimal
     """What the leaderboard shows (global or in the scope); equals ``total``."""
     entries: list[dict[str, Any]] = field(default_factory=list)
+    complete: bool = True
+    """Whether ``entries`` are all the agent's entries (then ``total`` is the balance), or
+    one page of the newest (then ``total`` is what that page added)."""
 
 
-def why(queries: Queries, agent_id: str, scope: str | None = None) -> Explanation:
+def why(queries: Queries, agent_id: str, scope: str | None = None,
+        newest: int | None = None, before: int | None = None) -> Explanation:
+    """Every entry behind the agent's balance with its causes; with ``newest``, only that
+    many of the newest entries before position ``before``: a page, for long histories."""
     balance = queries.karma(agent_id)["balance"]
     if scope is not None:
         scoped = {row["scope"]: row["balance"] for row in queries.scopes(agent_id)["karma"]}
         balance = scoped.get(scope, Decimal(0))
     total = Decimal(0)
     explained = []
-    for entry in queries.history(agent_id):
+    page = None if newest is None else queries.newest_history(agent_id, newest, before)
+    for entry in queries.whole_history(agent_id) if page is None else page:
         amount = _contribution(entry, scope)
         if amount is None:
             continue
         total += amount
         explained.append({**entry, "contribution": amount,
                           "chain": chain(queries, entry["caused_by"])})
-    return Explanation(agent_id, scope, total, balance, explained)
+    # A first page shorter than asked for holds every entry there is.
+    complete = page is None or (before is None and len(page) < (newest or 0))
+    return Explanation(agent_id, scope, total, balance, explained, complete)
 
 
 def _contribution(entry: dict[str, Any], scope: str | None) -> Decimal | None:

@@ -76,3 +76,56 @@ def completed_task_via(service: LedgerService, agent_id: str = "reader-1",
         c.CompleteTask(task_id=task_id, duration_ms=1200, tokens=300, cpu_ms=900),
     ])
     return task_id
+
+
+def record_learning(service) -> list[str]:
+    """A learner's training run as `karma learn train` records it (without the training): five
+    gated updates, the adapter, its RHI and its deployment. The gate's decisions, in order."""
+    from learning.config import load_config, load_manifold
+
+    service.execute(c.OpenTrainingSet(training_set="ledger",
+                                      manifold=load_manifold().model_dump(mode="json")))
+    service.execute(c.OpenLearner(learner="dual", host_model="gemma-3-270m",
+                                  training_set="ledger", learning_rate=2e-4))
+    service.execute(c.StartTrainingRun(learner="dual", run="r1",
+                                       config=load_config(learner="dual").model_dump(mode="json"),
+                                       data_digest="sha256:" + "0" * 64, data={"examples": 4}))
+    decisions = [service.execute(c.GateUpdate(
+        learner="dual", run="r1", partial_rhi=partial, dcs=partial, gvs=partial, gvi=0.1,
+        loss=1.0 - step / 10, learning_rate=2e-4, examples=2, pairs=2)).ids["decision"]
+        for step, partial in enumerate((0.9, 0.8, 0.4, 0.25, 0.85))]
+    digest = "sha256:" + "1" * 64
+    service.execute(c.RecordAdapter(learner="dual", run="r1", digest=digest,
+                                    decisions={"apply": 3, "skip": 1, "rollback": 1},
+                                    path="adapters/dual/1"))
+    service.execute(c.MeasureRhi(learner="dual", run="r1", digest=digest, rhi=0.76,
+                                 components={"dcs": 0.8, "gvs": 0.7}, weights={"dcs": 0.25},
+                                 calibration={"gvi_max": 1.0}))
+    service.execute(c.DeployAdapter(learner="dual", digest=digest))
+    return decisions
+
+
+def record_colony(service) -> None:
+    """Two organelles of a colony, two generations of scored episodes (the colony's policy
+    prices them), each generation closed."""
+    from domain.ecology import ENERGY_AMOUNTS
+    from domain.energy import EnergyPolicy
+
+    run, policy = "colony-1", EnergyPolicy()
+    service.execute(c.FoundColony(run_id=run, colony_id=run, config_digest="sha256:c",
+                                  energy={k: getattr(policy, k) for k in ENERGY_AMOUNTS},
+                                  strikes_to_cull=3))
+    for organelle in ("colony-1-o1", "colony-1-o2"):
+        service.execute(c.SpawnOrganelle(run_id=run, colony_id=run, organelle_id=organelle,
+                                         adapter_digest="sha256:0"))
+    for generation, scores in ((1, (0.0, 1.0)), (2, (1.0, 1.0))):
+        for organelle, family, score in (("colony-1-o1", "arithmetic", scores[0]),
+                                         ("colony-1-o2", "boolean-logic", scores[1])):
+            service.execute(c.ScoreEpisode(
+                run_id=run, organelle_id=organelle, generation=generation, family=family,
+                difficulty=1, question="2+2", answer="4", score=score, checker="exact",
+                tokens=6, latency_ms=120, cell_success=0.5))
+        service.execute(c.CloseGeneration(run_id=run, colony_id=run, generation=generation,
+                                          living=2, culled=0, episodes=2,
+                                          mean_score=sum(scores) / 2,
+                                          energy_total=Decimal(20), energy_gini=0.1))

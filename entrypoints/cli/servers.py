@@ -144,6 +144,24 @@ def serve(
 
     with container() as built:
         settings = built.settings
-        api = create_app(built, run_relay=relay, decay_every_s=settings.decay_interval_s)
-        uvicorn.run(api, host=host or settings.api_host, port=port or settings.api_port,
-                    log_level="info")
+        bind, listen = host or settings.api_host, port or settings.api_port
+        local = is_loopback(bind)
+        api = create_app(built, run_relay=relay, decay_every_s=settings.decay_interval_s,
+                         open_reads=local)
+        shown = f"[{bind}]" if ":" in bind else bind
+        console.print(f"dashboard: http://{shown}:{listen}/ui  (reads "
+                      + ("need no token: loopback only" if local else "need a token") + ")")
+        uvicorn.run(api, host=bind, port=listen, log_level="info")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` listens on this machine only (a name is resolved)."""
+    import ipaddress
+    import socket
+
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except socket.gaierror:
+        return False
+    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback
+                                   for a in addresses)

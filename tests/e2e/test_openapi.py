@@ -17,6 +17,7 @@ from adapters.llm import OpenAICompatibleModel
 from entrypoints.http_api import create_app
 from readside import models
 from readside.queries import EventFilter, Queries
+from tests.builders import record_colony, record_learning
 from tests.support.openai_server import serving
 
 FOREIGN_DOCUMENTS = {"/.well-known/agent-card.json", "/a2a/agents/{agent_id}/agent-card.json",
@@ -200,9 +201,17 @@ READS = [  # every GET route, some twice; "{head}": the ledger's head, "{graph}"
     ("/v1/events", {"limit": 1000}), ("/v1/status", {}),
     ("/v1/knowledge/graphs/{graph_id}", {}),
     ("/v1/knowledge/graphs/{graph_id}", {"position": "{graph}"}),
+    # the dashboard's (entrypoints/dashboard.py)
+    ("/v1/events/{event_id}/links", {}), ("/v1/event-types", {}), ("/v1/tags", {}),
+    ("/v1/ratings", {}), ("/v1/ratings", {"tag": "peft"}), ("/v1/projections", {}),
+    ("/v1/projections", {"digests": "true"}), ("/v1/learners", {}),
+    ("/v1/learners/{learner}/health", {}), ("/v1/ecology/colonies", {}),
+    ("/v1/ecology/colonies/{colony_id}", {}), ("/v1/knowledge/graphs", {}),
+    ("/v1/karma/{agent_id}/why", {"newest": 1}),
 ]
 IDS = {"agent_id": "reader-1", "run_id": "pilot", "task_id": "lora", "kind": "task",
-       "key": "lora", "graph_id": "supply"}
+       "key": "lora", "graph_id": "supply", "event_id": "task/lora@5", "learner": "dual",
+       "colony_id": "colony-1"}
 
 
 def model_of(schema: dict[str, Any]) -> Any:
@@ -216,6 +225,8 @@ def model_of(schema: dict[str, Any]) -> Any:
 
 def test_real_answers_fit_the_documented_schemas_and_models(container, client, admin):
     answers = run_every_command(client, admin)
+    record_learning(container.service)  # for the dashboard's learning and ecology reads
+    record_colony(container.service)
     head = answers["/v1/karma/decay"]["position"]
     document = client.get("/openapi.json").json()
     schemas = {(method, path): schema for method, path, schema in json_answers(document)}

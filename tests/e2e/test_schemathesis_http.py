@@ -30,6 +30,9 @@ EXAMPLES = 10
 """Per operation and generation mode (positive, negative): about 800 requests in all."""
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance,
           content_type_conformance]
+STREAMS = {"GET /v1/live"}
+"""Server-sent events: an answer that does not end while the stream is there, no fit for
+request-then-check; tests/e2e/test_dashboard.py drives the feed from a real browser."""
 SETTINGS = settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
                     phases=[Phase.explicit, Phase.generate],
                     suppress_health_check=list(HealthCheck))
@@ -77,6 +80,8 @@ def test_no_operation_answers_a_5xx_an_undocumented_status_or_a_wrong_body(conta
     for result in schema.get_all_operations():
         operation = result.ok()
         operations += 1
+        if operation.label in STREAMS:
+            continue
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
             @given(case=operation.as_strategy(generation_mode=mode))
