@@ -27,11 +27,8 @@ def request_enrichment(
 ) -> dict[str, str]:
     require_admin(actor, ACTION)
     at, provenance = svc.clock(), svc.provenance(cmd)
-    if unit.exists(KnowledgeGraph, cmd.graph_id):
-        graph = unit.get(KnowledgeGraph, cmd.graph_id)
-    else:
-        graph = KnowledgeGraph.create(cmd.graph_id, at=at, provenance=provenance)
-        unit.add(graph)
+    graph = unit.get_or_create(KnowledgeGraph, cmd.graph_id, lambda: KnowledgeGraph.create(
+        cmd.graph_id, at=at, provenance=provenance))
     graph.request(cmd.enrichment_id, goal=cmd.goal, instructions=cmd.instructions,
                   model=cmd.model, documents=tuple(cmd.documents), nodes=tuple(cmd.nodes),
                   edges=tuple(cmd.edges), settings=cmd.settings, at=at, provenance=provenance)

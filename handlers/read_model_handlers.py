@@ -13,11 +13,8 @@ def record_read_model_check(svc: CommandContext, cmd: c.RecordReadModelCheck,
                             actor: c.Principal, unit: UnitOfWork) -> dict[str, str]:
     require_admin(actor, ACTION)
     at, provenance = svc.clock(), svc.provenance(cmd)
-    if unit.exists(ReadModelLog, cmd.view):
-        log = unit.get(ReadModelLog, cmd.view)
-    else:
-        log = ReadModelLog.open(cmd.view, at=at, provenance=provenance)
-        unit.add(log)
+    log = unit.get_or_create(ReadModelLog, cmd.view, lambda: ReadModelLog.open(
+        cmd.view, at=at, provenance=provenance))
     log.checked(position=cmd.position, live_digest=cmd.live_digest,
                 rebuilt_digest=cmd.rebuilt_digest, replaced=cmd.replaced,
                 first_difference=cmd.first_difference, at=at, provenance=provenance)

@@ -112,6 +112,14 @@ class UnitOfWork:
         aggregate_id = cls.id_for(key)
         return aggregate_id in self._aggregates or aggregate_id in self._ledger.repository
 
+    def get_or_create(self, cls: type[A], key: str, create: Callable[[], A]) -> A:
+        """The aggregate of ``cls`` for ``key``, or the one ``create`` makes, added."""
+        if self.exists(cls, key):
+            return self.get(cls, key)
+        made = create()
+        self.add(made)
+        return made
+
     def add(self, *aggregates: Aggregate) -> None:
         for aggregate in aggregates:
             self._aggregates[aggregate.id] = aggregate

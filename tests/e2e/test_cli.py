@@ -77,6 +77,11 @@ def test_the_api_serves_commands_and_the_cli_reads_them_back(karma_home):
         board = httpx.get(f"{base}/v1/karma/leaderboard", headers=headers,
                           params={"min_position": minted.json()["position"]}).json()
         assert board[0]["balance"] == "1.500000"  # amounts are kept to six places
+        # On loopback only, reads need no token (the dashboard's); writes still do.
+        assert httpx.get(f"{base}/v1/karma/leaderboard").json() == board
+        assert httpx.post(f"{base}/v1/karma/mint", json={"agent_id": "fetcher-1", "amount": "1",
+                                                         "reason": "x"}).status_code == 401
+        assert httpx.get(f"{base}/ui").status_code == 200
         assert "ledger.karma.KarmaMinted" in httpx.get(f"{base}/asyncapi.json").json()["channels"]
         # The in-process relay publishes the ledger; the CLI reads it back from JetStream.
         head = minted.json()["position"]
@@ -94,7 +99,9 @@ def test_the_api_serves_commands_and_the_cli_reads_them_back(karma_home):
         assert [json.loads(line)["type"] for line in since] == ["karma.agents.AgentRegistered"]
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        printed = server.communicate(timeout=30)[0].decode()
+    assert f"dashboard: http://127.0.0.1:{port}/ui  (reads need no token: loopback only)" in (
+        printed), printed
     listed = json.loads(karma(karma_home, "events", "list", "--json").stdout)
     assert [e["event_type"] for e in listed][-3:] == [
         "AgentRegistered", "KarmaAccountOpened", "KarmaMinted"]
