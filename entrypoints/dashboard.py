@@ -87,7 +87,7 @@ def dashboard_router(container: Container, reader: Callable[..., Any],
         return [{"tag": tag} for tag in queries.tags()]
 
     @router.get("/ratings", response_model=list[m.AgentRating],
-                summary="Each agent's rating in a tag (or its most played scope)")
+                summary="Each agent's rating in a tag, or its global rating")
     def ratings(_: Reader, tag: str | None = None) -> list[dict[str, Any]]:
         return queries.ratings(tag)
 

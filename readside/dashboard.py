@@ -9,6 +9,7 @@ from typing import Any
 
 from domain.catalogue import recorded_class
 from domain.errors import NotFoundError
+from domain.karma import GLOBAL_SCOPE
 from domain.learning import (
     AdapterDeployed,
     AdapterRolledBack,
@@ -116,13 +117,10 @@ class DashboardQueries(Queries):
             "SELECT DISTINCT scope FROM karma_scoped ORDER BY scope LIMIT 1000")]
 
     def ratings(self, tag: str | None) -> list[dict[str, Any]]:
-        """Each agent's Glicko-2 rating in ``tag``, or without one in the scope it has played
-        most (an agent has a rating per scope only)."""
-        if tag is not None:
-            return self._all("SELECT agent_id, scope, rating, deviation, games FROM ratings"
-                             " WHERE scope = %s ORDER BY agent_id LIMIT 1000", (tag,))
-        return self._all("SELECT DISTINCT ON (agent_id) agent_id, scope, rating, deviation,"
-                         " games FROM ratings ORDER BY agent_id, games DESC, scope LIMIT 1000")
+        """Each agent's Glicko-2 rating in ``tag``, or its global rating."""
+        return self._all("SELECT agent_id, scope, rating, deviation, games FROM ratings"
+                         " WHERE scope = %s ORDER BY agent_id LIMIT 1000",
+                         (tag or GLOBAL_SCOPE,))
 
     def graphs(self) -> list[dict[str, Any]]:
         return self._all(

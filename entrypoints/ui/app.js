@@ -211,9 +211,9 @@ async function leaderboardView(params) {
     const columns = [["#", (r) => r.rank, true], ["agent", (r) => agentLink(r.agent_id)],
       ["karma", (r) => number(r.balance), true]];
     if (!tag) columns.push(["escrow", (r) => number(r.escrow), true]);
-    columns.push(["rating (± deviation, scope)", (r) => {
+    columns.push([tag ? `rating in #${tag} (± deviation)` : "global rating (± deviation)", (r) => {
       const found = rating.get(r.agent_id);
-      return found ? `${number(found.rating, 0)} ± ${number(found.deviation, 0)} (#${found.scope})` : "–";
+      return found ? `${number(found.rating, 0)} ± ${number(found.deviation, 0)}` : "–";
     }, true]);
     if (!tag) columns.push(["entries", (r) => r.entries, true]);
     body.replaceChildren(table(columns, standings, (r) => {
