@@ -10,6 +10,7 @@ only (``create_app(open_reads=True)``, which ``karma serve`` sets for a loopback
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
+from datetime import datetime
 from importlib import resources
 from typing import Annotated, Any, Literal
 
@@ -20,6 +21,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import DeliverPolicy
+from pydantic import TypeAdapter
 
 from app.bootstrap import Container
 from app.read_model_checks import check_views
@@ -32,6 +34,7 @@ from readside.models import error_responses
 from streams import cloudevents, consumers
 
 UI_ASSETS = ("entrypoints", "ui")
+TIMESTAMP = TypeAdapter(datetime)
 KEEP_ALIVE_S = 15.0
 """A comment line this often keeps proxies from closing a quiet feed, and lets the server
 notice a client that left."""
@@ -44,7 +47,10 @@ def envelope(row: dict[str, Any]) -> dict[str, Any] | None:
         return None
     provenance = {"run_id": row["run_id"], "correlation_id": row["correlation_id"],
                   "causation_id": row["causation_id"]}
-    state = {**row["payload"], "timestamp": row["occurred_at"].isoformat(),
+    # written as the event store writes it (pydantic's JSON: UTC as "Z"), so that the
+    # envelope is the one on the stream, byte for byte in its fields
+    state = {**row["payload"], "timestamp": TIMESTAMP.dump_python(row["occurred_at"],
+                                                                   mode="json"),
              "provenance": provenance}
     return cloudevents.cloud_event(row["position"], event_class, row["originator_id"],
                                    row["originator_version"], state)

@@ -7,17 +7,20 @@ here)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import unquote
 
 import httpx
+import nats
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
@@ -26,6 +29,7 @@ from domain.read_models import ReadModelChecked
 from domain.tasks import ReviewScored
 from handlers import commands as c
 from readside.queries import EventFilter, Queries
+from streams import consumers
 from tests.builders import completed_task_via, record_colony, record_learning
 from tests.conftest import ledger_size
 from tests.e2e.test_cli import free_port
@@ -127,6 +131,23 @@ def cli_env(container) -> dict[str, str]:
                     KARMA_NATS_NAMESPACE=container.settings.nats_namespace)
 
 
+async def published(container, position: int) -> dict:
+    """The CloudEvent the relay published on JetStream for a ledger position."""
+    connection = await nats.connect(container.endpoints.nats_url)
+    try:
+        js = connection.jetstream()
+        for _ in range(WAIT_S * 10):
+            with suppress(consumers.PositionNotPublishedError):
+                async for _, event in consumers.tail(js, container.topology,
+                                                     consumers.StartAt(position=position),
+                                                     limit=1):
+                    return event
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"position {position} was not published")
+    finally:
+        await connection.close()
+
+
 def live(browser) -> None:
     state = browser.find_element("id", "live-state")
     try:
@@ -208,6 +229,7 @@ def test_the_event_browser_filters_and_follows_causes(container, server, browser
     envelope = json.loads(browser.find_element("id", "envelope").text)
     assert envelope["id"] == reviews[0]["event_id"] and envelope["specversion"] == "1.0"
     assert envelope["type"] == f"karma.tasks.{ReviewScored.__name__}"
+    assert envelope == asyncio.run(published(container, reviews[0]["position"]))
     shot(browser, "event")
     # what the review caused (its karma), and back to the review by the cause link
     caused = browser.find_element("css selector", "#caused tbody tr td:nth-child(3) a")
