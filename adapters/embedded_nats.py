@@ -13,6 +13,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,8 +62,9 @@ def running(data_dir: Path) -> EmbeddedNats | None:
     return EmbeddedNats(url=state["url"], pid=state["pid"], data_dir=data_dir)
 
 
-def start(data_dir: Path, timeout: float = 10.0) -> EmbeddedNats:
-    """Start (or find running) the server whose state lives in ``data_dir``."""
+def start(data_dir: Path, timeout: float = 10.0, options: Sequence[str] = ()) -> EmbeddedNats:
+    """Start (or find running) the server whose state lives in ``data_dir``; ``options`` are
+    more of nats-server's command line (a cluster's, say)."""
     existing = running(data_dir)
     if existing is not None:
         return existing
@@ -80,6 +82,7 @@ def start(data_dir: Path, timeout: float = 10.0) -> EmbeddedNats:
             "-js",
             "-sd", str(data_dir / "jetstream"),
             "--ports_file_dir", str(ports_dir),
+            *options,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -89,7 +92,7 @@ def start(data_dir: Path, timeout: float = 10.0) -> EmbeddedNats:
     log.close()
     ports_file = ports_dir / f"nats-server_{process.pid}.ports"
     deadline = time.monotonic() + timeout
-    while not ports_file.exists():
+    while not (ports := _ports(ports_file)):
         if process.poll() is not None:
             raise RuntimeError(
                 f"nats-server exited with {process.returncode}; see {data_dir / 'nats-server.log'}"
@@ -98,9 +101,18 @@ def start(data_dir: Path, timeout: float = 10.0) -> EmbeddedNats:
             process.kill()
             raise TimeoutError(f"nats-server did not report its ports within {timeout}s")
         time.sleep(0.02)
-    url = json.loads(ports_file.read_text())["nats"][0]
+    url = ports["nats"][0]
     (data_dir / STATE_FILE).write_text(json.dumps({"url": url, "pid": process.pid}))
     return EmbeddedNats(url=url, pid=process.pid, data_dir=data_dir)
+
+
+def _ports(ports_file: Path) -> dict | None:
+    """What the server reported, once it has written the whole file (it may be seen empty
+    or half-written first)."""
+    try:
+        return json.loads(ports_file.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
 
 
 def stop(data_dir: Path, timeout: float = 10.0) -> bool:
@@ -116,3 +128,50 @@ def stop(data_dir: Path, timeout: float = 10.0) -> bool:
         os.kill(server.pid, signal.SIGKILL)
     (data_dir / STATE_FILE).unlink(missing_ok=True)
     return True
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Nodes of one JetStream cluster on loopback, each in a folder of its own."""
+
+    folder: Path
+    route_ports: tuple[int, ...]
+    name: str = "karma"
+
+    def node_dir(self, index: int) -> Path:
+        return self.folder / f"node-{index}"
+
+    def options(self, index: int) -> list[str]:
+        routes = ",".join(f"nats://127.0.0.1:{port}" for i, port in enumerate(self.route_ports)
+                          if i != index)
+        return ["-n", f"{self.name}-{index}", "--cluster_name", self.name,
+                "--cluster", f"nats://127.0.0.1:{self.route_ports[index]}", "--routes", routes]
+
+    def start(self, index: int) -> EmbeddedNats:
+        """Start node ``index`` (again, after a crash: its JetStream data is kept)."""
+        return start(self.node_dir(index), options=self.options(index))
+
+    def nodes(self) -> list[EmbeddedNats | None]:
+        return [running(self.node_dir(i)) for i in range(len(self.route_ports))]
+
+    def stop(self) -> None:
+        for index in range(len(self.route_ports)):
+            stop(self.node_dir(index))
+
+
+def start_cluster(folder: Path, size: int = 3) -> tuple[Cluster, list[EmbeddedNats]]:
+    """``size`` nats-server processes with JetStream, routed to each other on loopback ports
+    chosen here, as one cluster: the system's streams take ``replicas`` = size there."""
+    import socket
+
+    ports = []
+    probes = [socket.socket() for _ in range(size)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    finally:
+        for probe in probes:
+            probe.close()
+    cluster = Cluster(folder, tuple(ports))
+    return cluster, [cluster.start(index) for index in range(size)]

@@ -62,7 +62,7 @@ async def consume(url: str, durable: str, stream: str = "LEDGER", subject: str =
         while limit is None or len(received) < limit:
             try:
                 batch = await subscription.fetch(100, timeout=idle_timeout)
-            except nats.errors.TimeoutError:
+            except (TimeoutError, nats.errors.TimeoutError):  # nats-py raises either
                 break
             for message in batch:
                 received.append(json.loads(message.data))

@@ -115,22 +115,29 @@ class OutboxRelay:
     async def _relay(self, client: nats.NATS, lock: psycopg.Connection[Any],
                      stop: asyncio.Event, until: int | None) -> Cursor:
         js = self._jetstream(client)
-        cursor = await read_cursor(js, self.topology)
-        log.info("relay resuming", position=cursor.position, stream_sequence=cursor.stream_sequence)
+        cursor: Cursor | None = None  # read from the stream's tail at start and after a failure
+        reached = Cursor(0, 0)
         backoff = 0.2
         # The next batch is read from PostgreSQL while this one is being published.
         prefetch: asyncio.Future[list[Outgoing]] | None = None
         while not stop.is_set():
-            if until is not None and cursor.position >= until:
+            if until is not None and reached.position >= until:
                 break
             try:
+                if cursor is None:
+                    # Inside the retry: a cluster electing a stream leader (a node was
+                    # killed) can time this read out too, and the relay must outlive that.
+                    cursor = reached = await read_cursor(js, self.topology)
+                    log.info("relay resuming", position=cursor.position,
+                             stream_sequence=cursor.stream_sequence)
+                    continue
                 batch = await (prefetch or asyncio.to_thread(self._read, cursor.position))
                 prefetch = None
                 if not batch:
                     await asyncio.to_thread(self._wait_for_news, lock)
                     continue
                 prefetch = asyncio.ensure_future(asyncio.to_thread(self._read, batch[-1].position))
-                cursor = await self._publish(js, cursor, batch)
+                cursor = reached = await self._publish(js, cursor, batch)
                 backoff = 0.2
             except (APIError, nats.errors.Error, TimeoutError) as error:
                 # The stream's tail, not our memory, says what was published. A fresh
@@ -143,10 +150,10 @@ class OutboxRelay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
                 js = self._jetstream(client)
-                cursor = await read_cursor(js, self.topology)
+                cursor = None
         if prefetch is not None:
             await asyncio.gather(prefetch, return_exceptions=True)
-        return cursor
+        return reached
 
     def _read(self, after: int) -> list[Outgoing]:
         with self._datastore.get_connection() as conn:

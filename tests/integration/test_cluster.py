@@ -1,0 +1,136 @@
+"""The ledger on a three-node JetStream cluster: three nats-server processes from the wheel,
+routed to each other on loopback, LEDGER declared with three replicas. The node the relay is
+connected to is killed with SIGKILL while the ledger grows and brought back later: an outside
+consumer, reading from another node, gets every event exactly once, in ledger order."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import suppress
+from decimal import Decimal
+from uuid import uuid4
+
+import nats
+import nats.errors
+import nats.js.errors
+import pytest
+
+from adapters import embedded_nats
+from app.bootstrap import Container, Endpoints
+from app.settings import Settings
+from handlers import commands as c
+from streams import consumers
+from tests.conftest import delete_streams
+
+BATCHES = 40
+MINTS_PER_BATCH = 5
+
+
+async def jetstream_ready(url: str, timeout: float = 30.0) -> None:
+    """Until the cluster has elected its JetStream meta leader (it answers account info)."""
+    client = await nats.connect(url)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                await client.jetstream().account_info()
+                return
+            except (nats.js.errors.Error, nats.errors.Error, TimeoutError):
+                assert time.monotonic() < deadline, "the cluster elected no JetStream leader"
+                await asyncio.sleep(0.2)
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+def cluster(tmp_path) -> Iterator[tuple[embedded_nats.Cluster, list[str]]]:
+    made, nodes = embedded_nats.start_cluster(tmp_path / "cluster", size=3)
+    try:
+        asyncio.run(jetstream_ready(nodes[0].url))
+        yield made, [node.url for node in nodes]
+    finally:
+        made.stop()
+
+
+async def published(url: str, container: Container, head: int,
+                    timeout: float = 60.0) -> list[int]:
+    """Every ledger position on the stream, read from ``url`` once the last is ``head``."""
+    client = await nats.connect(url)
+    try:
+        js = client.jetstream()
+        deadline = time.monotonic() + timeout
+        positions: list[int] = []
+        while not positions or positions[-1] < head:
+            assert time.monotonic() < deadline, f"the stream reached {positions[-1:]}, not {head}"
+            # A cluster that is electing leaders (a node just came back) may time out an API
+            # request: a consumer asks again, as any client of a cluster would.
+            with suppress(nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
+                positions = [event["position"] async for _, event in consumers.tail(
+                    js, container.topology, consumers.StartAt())]
+            await asyncio.sleep(0.5)
+        return positions
+    finally:
+        await client.close()
+
+
+def test_a_node_killed_mid_stream_loses_and_doubles_nothing(database_url, cluster, tmp_path):
+    made, urls = cluster
+    settings = Settings(home=tmp_path / "home", database_url=database_url, nats_url=urls[0],
+                        nats_namespace=f"c{uuid4().hex[:12]}", nats_replicas=3)
+    container = Container(settings, Endpoints(database_url, urls[0], False, False))
+    container.service.execute(c.RegisterAgent(agent_id="reader-1", role="reader"))
+
+    async def grow_while_a_node_dies() -> int:
+        stop = asyncio.Event()
+        relay = asyncio.create_task(container.relay().run(stop))
+        try:
+            for batch in range(BATCHES):
+                await asyncio.to_thread(container.service.execute_batch, [
+                    c.MintKarma(agent_id="reader-1", amount=Decimal(1), reason=f"{batch}.{i}")
+                    for i in range(MINTS_PER_BATCH)])
+                if batch == BATCHES // 4:
+                    os.kill(made.nodes()[0].pid, signal.SIGKILL)  # the relay's node
+                elif batch == BATCHES // 2:
+                    await asyncio.to_thread(made.start, 0)
+                await asyncio.sleep(0.05)
+            head = container.ledger.recorder.max_notification_id()
+            # read back from a node that stayed up, while the relay catches up
+            return head, await published(urls[1], container, head)
+        finally:
+            stop.set()
+            await relay
+
+    try:
+        head, positions = asyncio.run(grow_while_a_node_dies())
+        assert positions == list(range(1, head + 1))
+        assert all(made.nodes())  # the killed node is back, and its replica caught up
+        stream = asyncio.run(settled(urls[2], container, head))
+        assert stream.config.num_replicas == 3 and stream.state.messages == head
+        peers = [stream.cluster.leader, *(replica.name for replica in stream.cluster.replicas)]
+        assert sorted(peers) == ["karma-0", "karma-1", "karma-2"]
+    finally:
+        asyncio.run(delete_streams(urls[1], container.topology))
+        container.close()
+
+
+async def settled(url: str, container: Container, messages: int, timeout: float = 60.0):
+    """LEDGER's info once it holds ``messages`` and every replica is current (a restarted
+    node's replica catches up from the others)."""
+    client = await nats.connect(url)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            with suppress(nats.errors.Error, nats.js.errors.Error, TimeoutError):
+                info = await client.jetstream().stream_info(container.topology.ledger_stream)
+                replicas = info.cluster.replicas or []
+                if (info.state.messages >= messages and len(replicas) == 2
+                        and all(r.current and not r.lag for r in replicas)):
+                    return info
+            assert time.monotonic() < deadline, "LEDGER's replicas did not settle"
+            await asyncio.sleep(0.2)
+    finally:
+        await client.close()
