@@ -16,6 +16,8 @@ import nats.js.errors
 from nats.js.api import ObjectStoreConfig, StorageType
 from nats.js.object_store import ObjectStore
 
+from adapters.nats_servers import servers
+
 
 class AdapterMissingError(LookupError):
     """No adapter of that digest was ever put in the store."""
@@ -46,7 +48,7 @@ class AdapterStore:
     @contextlib.asynccontextmanager
     async def _store(self) -> AsyncIterator[ObjectStore]:
         """The bucket (created on first use) on a connection of its own."""
-        client = await nats.connect(self.nats_url)
+        client = await nats.connect(servers(self.nats_url))
         try:
             js = client.jetstream()
             try:

@@ -62,9 +62,10 @@ def running(data_dir: Path) -> EmbeddedNats | None:
     return EmbeddedNats(url=state["url"], pid=state["pid"], data_dir=data_dir)
 
 
-def start(data_dir: Path, timeout: float = 10.0, options: Sequence[str] = ()) -> EmbeddedNats:
-    """Start (or find running) the server whose state lives in ``data_dir``; ``options`` are
-    more of nats-server's command line (a cluster's, say)."""
+def start(data_dir: Path, timeout: float = 10.0, options: Sequence[str] = (),
+          port: int = -1) -> EmbeddedNats:
+    """Start (or find running) the server whose state lives in ``data_dir``, on ``port`` (-1:
+    any free one); ``options`` are more of nats-server's command line (a cluster's, say)."""
     existing = running(data_dir)
     if existing is not None:
         return existing
@@ -78,7 +79,7 @@ def start(data_dir: Path, timeout: float = 10.0, options: Sequence[str] = ()) ->
         [
             str(binary()),
             "-a", "127.0.0.1",
-            "-p", "-1",
+            "-p", str(port),
             "-js",
             "-sd", str(data_dir / "jetstream"),
             "--ports_file_dir", str(ports_dir),
@@ -135,6 +136,8 @@ class Cluster:
     """Nodes of one JetStream cluster on loopback, each in a folder of its own."""
 
     folder: Path
+    client_ports: tuple[int, ...]
+    """Fixed, so that a node restarted after a crash is where its clients knew it."""
     route_ports: tuple[int, ...]
     name: str = "karma"
 
@@ -149,7 +152,8 @@ class Cluster:
 
     def start(self, index: int) -> EmbeddedNats:
         """Start node ``index`` (again, after a crash: its JetStream data is kept)."""
-        return start(self.node_dir(index), options=self.options(index))
+        return start(self.node_dir(index), options=self.options(index),
+                     port=self.client_ports[index])
 
     def nodes(self) -> list[EmbeddedNats | None]:
         return [running(self.node_dir(i)) for i in range(len(self.route_ports))]
@@ -165,7 +169,7 @@ def start_cluster(folder: Path, size: int = 3) -> tuple[Cluster, list[EmbeddedNa
     import socket
 
     ports = []
-    probes = [socket.socket() for _ in range(size)]
+    probes = [socket.socket() for _ in range(2 * size)]  # all held at once: all distinct
     try:
         for probe in probes:
             probe.bind(("127.0.0.1", 0))
@@ -173,5 +177,5 @@ def start_cluster(folder: Path, size: int = 3) -> tuple[Cluster, list[EmbeddedNa
     finally:
         for probe in probes:
             probe.close()
-    cluster = Cluster(folder, tuple(ports))
+    cluster = Cluster(folder, tuple(ports[:size]), tuple(ports[size:]))
     return cluster, [cluster.start(index) for index in range(size)]

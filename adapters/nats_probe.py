@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import nats
 from nats.errors import Error as NatsError
 
+from adapters.nats_servers import servers
+
 
 @dataclass(frozen=True)
 class NatsHealth:
@@ -18,7 +20,8 @@ class NatsHealth:
 
 async def _probe(url: str, timeout: float) -> NatsHealth:
     try:
-        client = await nats.connect(url, connect_timeout=timeout, max_reconnect_attempts=0,
+        client = await nats.connect(servers(url), connect_timeout=timeout,
+                                    max_reconnect_attempts=0,
                                     allow_reconnect=False)
     except (TimeoutError, NatsError, OSError) as error:
         return NatsHealth(False, False, f"unreachable: {error or type(error).__name__}")

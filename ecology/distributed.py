@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from adapters.adapter_store import AdapterStore
 from adapters.lora_host import LoraSettings, OrganelleHost
+from adapters.nats_servers import servers
 from app.bootstrap import Container
 from domain.ecology import Organelle
 from domain.errors import DomainError
@@ -81,7 +82,7 @@ class QueuePerformer:
 
     async def _publish(self, jobs: list[Assignment]) -> None:
         store, topology = _store(self.container), self.container.topology
-        client = await nats.connect(self.container.endpoints.nats_url)
+        client = await nats.connect(servers(self.container.endpoints.nats_url))
         try:
             js = client.jetstream()
             await declare(js, topology)
@@ -115,7 +116,7 @@ class EcologyWorker:
 
     async def serve(self, stop: asyncio.Event, limit: int | None = None) -> None:
         topology = self.container.topology
-        client = await nats.connect(self.container.endpoints.nats_url,
+        client = await nats.connect(servers(self.container.endpoints.nats_url),
                                     max_reconnect_attempts=-1)
         try:
             js = client.jetstream()

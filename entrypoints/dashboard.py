@@ -23,6 +23,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import DeliverPolicy
 from pydantic import TypeAdapter
 
+from adapters.nats_servers import servers
 from app.bootstrap import Container
 from app.read_model_checks import check_views
 from domain.catalogue import recorded_class
@@ -161,7 +162,7 @@ def dashboard_router(container: Container, reader: Callable[..., Any],
                    after: Annotated[int | None, Query(ge=0, le=2**63 - 1, description=(
                        "Resume after this ledger position; without it, new events only."))]
                    = None) -> StreamingResponse:
-        connection = await nats.connect(container.endpoints.nats_url)
+        connection = await nats.connect(servers(container.endpoints.nats_url))
         try:
             subscription = await _subscribe(container, connection, after)
         except NotFoundError as error:

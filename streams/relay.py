@@ -23,6 +23,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import APIError
 
 from adapters.event_store import Ledger
+from adapters.nats_servers import servers
 from domain.tasks import TaskIssued
 from streams import cloudevents
 from streams.cloudevents import Outgoing
@@ -84,7 +85,7 @@ class OutboxRelay:
         try:
             if not await self._lead(lock, stop):
                 return Cursor(0, 0)
-            client = await nats.connect(self.nats_url, max_reconnect_attempts=-1)
+            client = await nats.connect(servers(self.nats_url), max_reconnect_attempts=-1)
             try:
                 await declare(self._jetstream(client), self.topology)
                 return await self._relay(client, lock, stop, until)

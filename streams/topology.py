@@ -21,6 +21,8 @@ from nats.js.api import (
     StreamConfig,
 )
 
+from adapters.nats_servers import servers
+
 
 @dataclass(frozen=True)
 class Topology:
@@ -115,7 +117,7 @@ class Topology:
 
 async def declare_at(nats_url: str, topology: Topology) -> None:
     """``declare`` on a connection of its own, for a process that has none open yet."""
-    client = await nats.connect(nats_url)
+    client = await nats.connect(servers(nats_url))
     try:
         await declare(client.jetstream(), topology)
     finally:

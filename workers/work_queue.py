@@ -22,6 +22,7 @@ from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 from pydantic import ValidationError
 
+from adapters.nats_servers import servers
 from domain.errors import DomainError, NotFoundError
 from streams.topology import Topology
 from workers.task_worker import Claim, PermanentTaskError, TaskMessage, TaskWorker
@@ -79,7 +80,7 @@ def build_broker(nats_url: str, topology: Topology, worker: TaskWorker | Crew,
     """Subscribe ``worker`` (one agent, or a crew of them) to the queues of ``task_types``.
     A crew works as many tasks of a type at once as it has agents able to."""
     crew = worker if isinstance(worker, Crew) else Crew([worker], tasks_per_agent=concurrency)
-    broker = NatsBroker(nats_url, max_reconnect_attempts=-1, logger=QUEUE_LOG)
+    broker = NatsBroker(servers(nats_url), max_reconnect_attempts=-1, logger=QUEUE_LOG)
     stream = JStream(topology.tasks_stream, declare=False)
     for task_type in task_types:
         handle = _handler(crew, topology)

@@ -10,6 +10,7 @@ import nats.js.errors
 import typer
 
 from adapters import embedded_nats, embedded_postgres, nats_probe
+from adapters.nats_servers import servers
 from app.bootstrap import Container, redact
 from app.settings import Settings
 from entrypoints.cli.common import (
@@ -110,7 +111,7 @@ async def _relayed_position(nats_url: str, topology: Any) -> int | None:
     """The ledger position of the last event on LEDGER (None: no stream yet)."""
     from streams.relay import read_cursor
 
-    client = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=0)
+    client = await nats.connect(servers(nats_url), connect_timeout=2, max_reconnect_attempts=0)
     try:
         return (await read_cursor(client.jetstream(), topology)).position
     except nats.js.errors.NotFoundError:

@@ -12,6 +12,7 @@ import nats
 import nats.js.errors
 import typer
 
+from adapters.nats_servers import servers
 from app.bootstrap import Container
 from domain.agents import Agent
 from entrypoints.cli.common import (
@@ -61,7 +62,7 @@ def stream_tail(
 
 async def _tail(built: Container, start: consumers.StartAt, subject: str | None,
                 limit: int | None, follow: bool, as_json: bool) -> None:
-    client = await nats.connect(built.endpoints.nats_url)
+    client = await nats.connect(servers(built.endpoints.nats_url))
     try:
         js = client.jetstream()
         await declare(js, built.topology)

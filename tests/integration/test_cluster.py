@@ -1,7 +1,7 @@
 """The ledger on a three-node JetStream cluster: three nats-server processes from the wheel,
-routed to each other on loopback, LEDGER declared with three replicas. The node the relay is
-connected to is killed with SIGKILL while the ledger grows and brought back later: an outside
-consumer, reading from another node, gets every event exactly once, in ledger order."""
+routed to each other on loopback, LEDGER declared with three replicas. Each node in turn (the
+relay's among them) is killed with SIGKILL while the ledger grows and brought back: an outside
+consumer gets every event exactly once, in ledger order, and every replica catches up."""
 
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ from tests.conftest import delete_streams
 
 BATCHES = 40
 MINTS_PER_BATCH = 5
+KILL_EVERY = 12
+"""Node i is killed at batch 6 + 12 i and restarted six batches later: one node down at a
+time, so the streams keep their quorum."""
 
 
 async def jetstream_ready(url: str, timeout: float = 30.0) -> None:
@@ -79,9 +82,12 @@ async def published(url: str, container: Container, head: int,
 
 def test_a_node_killed_mid_stream_loses_and_doubles_nothing(database_url, cluster, tmp_path):
     made, urls = cluster
-    settings = Settings(home=tmp_path / "home", database_url=database_url, nats_url=urls[0],
+    # The relay is given every node (KARMA_NATS_URL takes a comma-separated list) and
+    # connects to one of them: each is killed in turn below, so its node is among them.
+    every_node = ",".join(urls)
+    settings = Settings(home=tmp_path / "home", database_url=database_url, nats_url=every_node,
                         nats_namespace=f"c{uuid4().hex[:12]}", nats_replicas=3)
-    container = Container(settings, Endpoints(database_url, urls[0], False, False))
+    container = Container(settings, Endpoints(database_url, every_node, False, False))
     container.service.execute(c.RegisterAgent(agent_id="reader-1", role="reader"))
 
     async def grow_while_a_node_dies() -> int:
@@ -92,10 +98,11 @@ def test_a_node_killed_mid_stream_loses_and_doubles_nothing(database_url, cluste
                 await asyncio.to_thread(container.service.execute_batch, [
                     c.MintKarma(agent_id="reader-1", amount=Decimal(1), reason=f"{batch}.{i}")
                     for i in range(MINTS_PER_BATCH)])
-                if batch == BATCHES // 4:
-                    os.kill(made.nodes()[0].pid, signal.SIGKILL)  # the relay's node
-                elif batch == BATCHES // 2:
-                    await asyncio.to_thread(made.start, 0)
+                node, step = divmod(batch - KILL_EVERY // 2, KILL_EVERY)
+                if 0 <= node < 3 and step == 0:
+                    os.kill(made.nodes()[node].pid, signal.SIGKILL)
+                elif 0 <= node < 3 and step == KILL_EVERY // 2:  # back before the next dies
+                    await asyncio.to_thread(made.start, node)
                 await asyncio.sleep(0.05)
             head = container.ledger.recorder.max_notification_id()
             # read back from a node that stayed up, while the relay catches up
