@@ -492,9 +492,13 @@ def create_app(container: Container, follow_projections: bool = True,
 
     @reads.get("/events", response_model=list[m.Event])
     def events(run_id: str | None = None, event_type: str | None = None,
-               after: Position = 0, limit: Limit = 100
+               after: Position = 0, limit: Limit = 100,
+               aggregate: Annotated[str | None, Query(description=(
+                   "An aggregate's id, e.g. `task/sum-lora`: its events only."))] = None,
+               since: datetime | None = None, until: datetime | None = None
                ) -> list[dict[str, Any]]:
-        return queries.events(EventFilter(run_id, event_type, after, limit))
+        return queries.events(EventFilter(run_id, event_type, after, limit, aggregate,
+                                          since, until))
 
     @reads.get("/status", response_model=m.ProjectionStatus)
     def status() -> dict[str, Any]:

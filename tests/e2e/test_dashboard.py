@@ -311,6 +311,17 @@ def test_graph_ecology_and_learning_views_show_what_the_ledger_holds(container, 
     record_colony(container.service)
     container.projections.catch_up()
 
+    # the aggregate filter, as the graph page and the agents' task links use it
+    admin = {"Authorization": f"Bearer {server['token']}"}
+    only = httpx.get(f"{server['base']}/v1/events", params={"aggregate": "agent/reader-1"},
+                     headers=admin).json()
+    assert only and {e["originator_id"] for e in only} == {"agent/reader-1"}
+    newest = Queries(container.datastore).events(EventFilter(after=10, limit=1))[0]
+    since = httpx.get(f"{server['base']}/v1/events", headers=admin,
+                      params={"since": newest["occurred_at"].isoformat(), "limit": 1000}).json()
+    assert since and all(e["occurred_at"] >= newest["occurred_at"].isoformat().replace(
+        "+00:00", "Z") for e in since)
+
     open_page(browser, server, "/graphs/supply")
     graph = Queries(container.datastore).graph("supply")
     assert len(browser.find_elements("css selector", "#graph circle")) == len(graph["nodes"])

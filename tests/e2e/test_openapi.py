@@ -198,7 +198,9 @@ READS = [  # every GET route, some twice; "{head}": the ledger's head, "{graph}"
     ("/v1/runs/{run_id}/at", {"time": "2099-01-01T00:00:00Z"}),
     ("/v1/runs/{run_id}/diff", {"from": 20, "to": "{head}"}),
     ("/v1/aggregates/{kind}/{key}", {}), ("/v1/aggregates/{kind}/{key}", {"version": 2}),
-    ("/v1/events", {"limit": 1000}), ("/v1/status", {}),
+    ("/v1/events", {"limit": 1000}), ("/v1/events", {"aggregate": "task/lora"}),
+    ("/v1/events", {"since": "2000-01-01T00:00:00Z", "until": "2099-01-01T00:00:00Z"}),
+    ("/v1/status", {}),
     ("/v1/knowledge/graphs/{graph_id}", {}),
     ("/v1/knowledge/graphs/{graph_id}", {"position": "{graph}"}),
     # the dashboard's (entrypoints/dashboard.py)
