@@ -29,8 +29,8 @@ The held-out preferences are drawn as in 3, on summary prompts of the papers' Me
 Results and Limitations sections (run A's prompts excerpt the abstracts), and kept in a
 training set of their own: neither the adapters nor the reward model train on them.
 
-    python -m bench.learning                 # six papers, 30 steps, 4 candidates: ~50 min
-    python -m bench.learning --quick         # 2 papers, 4 steps, 2 candidates: ~5 min
+    python -m bench.learning                 # six papers, 30 steps, 4 candidates: over an hour
+    python -m bench.learning --quick         # 2 papers, 4 steps, 2 candidates: ~15 min
     python -m bench.learning --papers 4 --steps 60
 
 The exit status is 0 whether or not the aim is reached: the verdict line says which. Every
