@@ -39,7 +39,8 @@ class Explanation:
     scope: str | None
     total: Decimal
     balance: Decimal
-    """What the leaderboard shows (global or in the scope); equals ``total``."""
+    """What the leaderboard shows (global or in the scope); equals ``total`` when
+    ``complete``."""
     entries: list[dict[str, Any]] = field(default_factory=list)
     complete: bool = True
     """Whether ``entries`` are all the agent's entries (then ``total`` is the balance), or

@@ -12,6 +12,8 @@ from domain.errors import NotFoundError
 from domain.karma import TOTALS
 
 MAX_LIMIT = 1000
+SINCE_MARGIN = 1000
+"""Positions before the first event recorded at a time that a ``since`` filter still reads."""
 CHECKPOINT_EVERY = 10_000
 CHECKPOINT_LOCK = 0x636B7074  # "ckpt"
 
@@ -195,8 +197,9 @@ class Queries:
         after = selection.after
         if selection.since is not None:
             # Start the scan near the first event of that time (the time index finds it)
-            # rather than walk every position before it.
-            after = max(after, self._first_position_from(selection.since) - 1)
+            # rather than walk every position before it; a margin, since events saved at once
+            # by concurrent writers can carry times a little out of position order.
+            after = max(after, self._first_position_from(selection.since) - SINCE_MARGIN)
         return self._all(
             "SELECT * FROM audit_log WHERE position > %(after)s"
             " AND (%(run)s::text IS NULL OR run_id = %(run)s)"
