@@ -1,11 +1,13 @@
 """The ledger on a three-node JetStream cluster: three nats-server processes from the wheel,
-routed to each other on loopback, LEDGER declared with three replicas. Each node in turn (the
-relay's among them) is killed with SIGKILL while the ledger grows and brought back: an outside
-consumer gets every event exactly once, in ledger order, and every replica catches up."""
+routed to each other on loopback, LEDGER and TASKS declared with three replicas. Each node in
+turn (the relay's and the worker's among them) is killed with SIGKILL while the ledger grows,
+tasks are issued and a worker works them, and brought back: an outside consumer gets every
+event exactly once, in ledger order, every task ends once, and every replica catches up."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import time
@@ -24,7 +26,11 @@ from app.bootstrap import Container, Endpoints
 from app.settings import Settings
 from handlers import commands as c
 from streams import consumers
+from streams.topology import declare_at
 from tests.conftest import delete_streams
+from tests.support.task_handlers import HANDLERS
+from workers.task_worker import TaskWorker
+from workers.work_queue import build_broker
 
 BATCHES = 40
 MINTS_PER_BATCH = 5
@@ -88,32 +94,49 @@ def test_a_node_killed_mid_stream_loses_and_doubles_nothing(database_url, cluste
     settings = Settings(home=tmp_path / "home", database_url=database_url, nats_url=every_node,
                         nats_namespace=f"c{uuid4().hex[:12]}", nats_replicas=3)
     container = Container(settings, Endpoints(database_url, every_node, False, False))
-    container.service.execute(c.RegisterAgent(agent_id="reader-1", role="reader"))
+    # A task a worker lost with its node is offered again after two seconds, not thirty.
+    container.__dict__["topology"] = dataclasses.replace(
+        container.topology, task_ack_wait_s=2.0, task_backoff_s=(0.2, 0.2, 0.2))
+    container.service.execute_batch([c.RegisterAgent(agent_id="reader-1", role="reader"),
+                                     c.RegisterAgent(agent_id="echo-1", role="worker")])
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    tasks: list[str] = []
 
-    async def grow_while_a_node_dies() -> int:
+    async def grow_while_a_node_dies() -> tuple[int, list[int]]:
+        await declare_at(every_node, container.topology)  # three replicas each
         stop = asyncio.Event()
         relay = asyncio.create_task(container.relay().run(stop))
+        broker = build_broker(every_node, container.topology,
+                              TaskWorker(container.service, "echo-1", HANDLERS), ["Slow_Echo"])
+        await broker.start()
         try:
             for batch in range(BATCHES):
-                await asyncio.to_thread(container.service.execute_batch, [
+                issued = await asyncio.to_thread(container.service.execute_batch, [
                     c.MintKarma(agent_id="reader-1", amount=Decimal(1), reason=f"{batch}.{i}")
-                    for i in range(MINTS_PER_BATCH)])
+                    for i in range(MINTS_PER_BATCH)] + [c.IssueTask(
+                        task_type="Slow_Echo", payload={"trace_dir": str(trace)})])
+                tasks.append(issued.ids["task_id"])
                 node, step = divmod(batch - KILL_EVERY // 2, KILL_EVERY)
                 if 0 <= node < 3 and step == 0:
                     os.kill(made.nodes()[node].pid, signal.SIGKILL)
                 elif 0 <= node < 3 and step == KILL_EVERY // 2:  # back before the next dies
                     await asyncio.to_thread(made.start, node)
                 await asyncio.sleep(0.05)
+            await until_done(container, tasks)
             head = container.ledger.recorder.max_notification_id()
-            # read back from a node that stayed up, while the relay catches up
             return head, await published(urls[1], container, head)
         finally:
+            await broker.stop()
             stop.set()
             await relay
 
     try:
         head, positions = asyncio.run(grow_while_a_node_dies())
         assert positions == list(range(1, head + 1))
+        for task_id in tasks:  # each task ended once, whatever its worker's node went through
+            ended = [type(e).__name__ for e in container.ledger.events.get(f"task/{task_id}")]
+            assert ended.count("TaskCompleted") == 1 and "TaskFailed" not in ended, ended
         assert all(made.nodes())  # the killed node is back, and its replica caught up
         stream = asyncio.run(settled(urls[2], container, head))
         assert stream.config.num_replicas == 3 and stream.state.messages == head
@@ -122,6 +145,18 @@ def test_a_node_killed_mid_stream_loses_and_doubles_nothing(database_url, cluste
     finally:
         asyncio.run(delete_streams(urls[1], container.topology))
         container.close()
+
+
+async def until_done(container: Container, tasks: list[str], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+
+    def done() -> bool:
+        return all(container.ledger.repository.get(f"task/{task_id}").state == "completed"
+                   for task_id in tasks)
+
+    while not await asyncio.to_thread(done):
+        assert time.monotonic() < deadline, "the tasks were not all completed"
+        await asyncio.sleep(0.2)
 
 
 async def settled(url: str, container: Container, messages: int, timeout: float = 60.0):
