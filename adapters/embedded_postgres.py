@@ -35,6 +35,11 @@ def start(data_dir: Path, database: str = DATABASE) -> EmbeddedPostgres:
     """Start (or find running) the server in ``data_dir`` and make sure ``database`` exists."""
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     server = _server_module().get_server(data_dir, cleanup_mode=None)
+    # The wheel keeps one handle per data folder for the life of the process: one whose
+    # server was stopped since (``stop``) is handed back as it was. Make sure it runs, under
+    # the wheel's own lock, as it starts one.
+    with server._lock:
+        server.ensure_postgres_running()
     info = server.get_postmaster_info()
     admin_url = f"postgresql://postgres@/postgres?host={info.socket_dir}&port={info.port}"
     ensure_database(admin_url, database)

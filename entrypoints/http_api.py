@@ -20,6 +20,8 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
+import psycopg
+from eventsourcing import persistence as es_persistence
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import (
@@ -31,6 +33,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from faststream.specification import get_asyncapi_html
+from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -337,6 +340,17 @@ def create_app(container: Container, follow_projections: bool = True,
     async def bad_value(_: Request, error: ValueError) -> JSONResponse:
         return JSONResponse(error_body("invalid_request", str(error)), status_code=422)
 
+    async def database_unavailable(_: Request, error: Exception) -> JSONResponse:
+        """PostgreSQL unreachable (restarting, say): the request's transaction did not commit,
+        so nothing of it was written, and the same request may be sent again."""
+        return JSONResponse(error_body("database_unavailable",
+                                       f"the database is unavailable ({type(error).__name__}); "
+                                       "nothing was written: retry"),
+                            status_code=503, headers={"Retry-After": "1"})
+
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, database_unavailable)
+
     def command_route(path: str, command_class: type[c.Command], summary: str,
                       ids: tuple[str, ...]) -> None:
         """POST ``path`` runs ``command_class``; ids in the path are taken out of the body.
@@ -600,7 +614,12 @@ BODY_FIELDS: dict[type[c.Command], dict[str, Any]] = {
 }
 """Fields a route's body declares more narrowly than its command."""
 
-COMMAND_STATUSES = (400, 401, 403, 404, 409, 413, 415, 422)
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    es_persistence.OperationalError, es_persistence.InterfaceError, psycopg.OperationalError,
+    psycopg.InterfaceError, PoolTimeout)
+"""What reaching PostgreSQL raises when it is down or restarting: a 503 to retry, not a 500."""
+
+COMMAND_STATUSES = (400, 401, 403, 404, 409, 413, 415, 422, 503)
 """What a command route may refuse with (readside/models.py ERROR_STATUSES)."""
 
 HTTP_ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden",

@@ -351,7 +351,8 @@ ERROR_STATUSES: dict[int, str] = {
     422: "Invalid input: a field missing, of the wrong type or out of range, an unknown field "
          "or task type, an amount that is not finite, a domain rule such as an unknown tag, "
          "`min_position` past the ledger's head.",
-    503: "The read models did not reach `min_position` within 5 s; retry.",
+    503: "Retry: the read models did not reach `min_position` within 5 s, or the database "
+         "is unavailable (restarting, say; `Retry-After` says when) and nothing was written.",
 }
 """Each status a route may refuse a request with, and what it means."""
 
