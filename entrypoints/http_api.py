@@ -341,11 +341,12 @@ def create_app(container: Container, follow_projections: bool = True,
         return JSONResponse(error_body("invalid_request", str(error)), status_code=422)
 
     async def database_unavailable(_: Request, error: Exception) -> JSONResponse:
-        """PostgreSQL unreachable (restarting, say): the request's transaction did not commit,
-        so nothing of it was written, and the same request may be sent again."""
+        """PostgreSQL unreachable (restarting, say): the request's transaction did not
+        complete. Only a connection lost during the COMMIT itself can leave a write landed
+        though refused: the README says to read back before resending a non-idempotent one."""
         return JSONResponse(error_body("database_unavailable",
-                                       f"the database is unavailable ({type(error).__name__}); "
-                                       "nothing was written: retry"),
+                                       f"the database is unavailable ({type(error).__name__});"
+                                       " retry"),
                             status_code=503, headers={"Retry-After": "1"})
 
     for unavailable in DATABASE_UNAVAILABLE:
