@@ -20,10 +20,8 @@ import random
 import shutil
 import statistics
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -38,6 +36,7 @@ from app.settings import Settings
 from bench.ledger import fresh_database, server
 from bench.time_travel import generate
 from readside.queries import EventFilter, Queries
+from tests.support.threaded_server import in_thread
 
 VIEWS = ("leaderboard", "leaderboard?tag=peft", "agents/{agent}", "events",
          "events?event_type=ReviewScored", "events/{event}", "runs", "runs/{run}",
@@ -51,30 +50,11 @@ class Timing:
     data_ms: float
 
 
-@contextmanager
-def serving(container: Container) -> Iterator[str]:
+def serving(container: Container) -> AbstractContextManager[str]:
     """The app over the container on a free loopback port, reads open (loopback only)."""
-    import socket
-
-    import uvicorn
-
     from entrypoints.http_api import create_app
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    app = create_app(container, follow_projections=False, open_reads=True)
-    uvicorn_server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                                   log_level="warning"))
-    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
-    thread.start()
-    while not uvicorn_server.started:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        uvicorn_server.should_exit = True
-        thread.join(timeout=15)
+    return in_thread(create_app(container, follow_projections=False, open_reads=True))
 
 
 def browser():

@@ -11,8 +11,6 @@ import asyncio
 import json
 import os
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import suppress
 from decimal import Decimal
@@ -22,7 +20,6 @@ from urllib.parse import unquote
 import httpx
 import nats
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from domain.read_models import ReadModelChecked
@@ -32,11 +29,11 @@ from readside.queries import EventFilter, Queries
 from streams import consumers
 from tests.builders import completed_task_via, record_colony, record_learning
 from tests.conftest import ledger_size
-from tests.e2e.test_cli import free_port
 from tests.e2e.test_knowledge import GRAPH, NOISE, PARTNERS, SUPPLY, enrich, script
 from tests.integration.test_counterfactual import record_a_run
 from tests.support.installed import karma, user_env
 from tests.support.openai_server import serving
+from tests.support.threaded_server import in_thread
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 webdriver = pytest.importorskip("selenium.webdriver")
@@ -54,21 +51,8 @@ def server(container) -> Iterator[dict[str, str]]:
 
     run_id = record_a_run(container.service)
     container.projections.catch_up()
-    port = free_port()
-    app = create_app(container, run_relay=True)
-    uvicorn_server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                                   log_level="warning"))
-    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + WAIT_S
-    while not uvicorn_server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
+    with in_thread(create_app(container, run_relay=True)) as base:
         yield {"base": base, "token": container.tokens.create("admin").token, "run": run_id}
-    finally:
-        uvicorn_server.should_exit = True
-        thread.join(timeout=15)
 
 
 @pytest.fixture

@@ -7,17 +7,16 @@ trip a client's timeout) or ``Broken(status)`` (an HTTP error)."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
+from tests.support.threaded_server import in_thread
 
 
 @dataclass(frozen=True)
@@ -75,24 +74,9 @@ def _completion(model: str, prompt: str, text: str) -> dict[str, Any]:
 @contextmanager
 def serving(script: Script) -> Iterator[ScriptedServer]:
     server = ScriptedServer(script)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(server.app(), host="127.0.0.1", port=port, log_level="warning")
-    runner = uvicorn.Server(config)
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not runner.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the scripted OpenAI server did not start")
-        time.sleep(0.02)
-    server.url = f"http://127.0.0.1:{port}/v1"
-    try:
+    with in_thread(server.app(), timeout=10) as base:
+        server.url = f"{base}/v1"
         yield server
-    finally:
-        runner.should_exit = True
-        thread.join(timeout=10)
 
 
 def research_script(prompt: str) -> Answer:
