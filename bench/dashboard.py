@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import statistics
 import tempfile
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ from app.settings import Settings
 from bench.ledger import fresh_database, server
 from bench.time_travel import generate
 from readside.queries import EventFilter, Queries
+from tests.support.headless import CHROMIUM, DRIVER, chromium
 from tests.support.threaded_server import in_thread
 
 VIEWS = ("leaderboard", "leaderboard?tag=peft", "agents/{agent}", "events",
@@ -55,18 +55,6 @@ def serving(container: Container) -> AbstractContextManager[str]:
     from entrypoints.http_api import create_app
 
     return in_thread(create_app(container, follow_projections=False, open_reads=True))
-
-
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1280,900"):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
 
 
 def load(driver, base: str, route: str) -> Timing:
@@ -95,7 +83,7 @@ def measure(container: Container, loads: int) -> dict[str, list[Timing]]:
     values = {"agent": "agent-00", "run": run, "event": quote(events[0]["event_id"], safe="")}
     timings: dict[str, list[Timing]] = {}
     with serving(container) as base:
-        driver = browser()
+        driver = chromium()
         try:
             load(driver, base, "leaderboard")  # the browser's own start-up, not a view's
             for view in VIEWS:
@@ -126,7 +114,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--loads", type=int, default=3)
     args = parser.parse_args()
-    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+    if not (CHROMIUM and DRIVER):
         raise SystemExit("needs Debian's chromium and chromium-driver")
     console = Console(width=120)
     results: dict[int, dict[str, list[Timing]]] = {}

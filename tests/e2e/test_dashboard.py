@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from contextlib import suppress
 from decimal import Decimal
@@ -31,12 +30,12 @@ from tests.builders import completed_task_via, record_colony, record_learning
 from tests.conftest import ledger_size
 from tests.e2e.test_knowledge import GRAPH, NOISE, PARTNERS, SUPPLY, enrich, script
 from tests.integration.test_counterfactual import record_a_run
+from tests.support.headless import CHROMIUM, DRIVER, chromium
 from tests.support.installed import karma, user_env
 from tests.support.openai_server import serving
 from tests.support.threaded_server import in_thread
 
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-webdriver = pytest.importorskip("selenium.webdriver")
+pytest.importorskip("selenium.webdriver")
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and DRIVER),
     reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
@@ -57,14 +56,7 @@ def server(container) -> Iterator[dict[str, str]]:
 
 @pytest.fixture
 def browser() -> Iterator:
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1280,900"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver = chromium()
     try:
         yield driver
     finally:
