@@ -3,7 +3,6 @@ swarm's ids (``rs-7dddeddb5a1c.fetch.lora``, fetcher-1..3) on the suite's real P
 `karma` runs as a process of its own against the test's database."""
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from handlers import commands as c
 from readside.queries import EventFilter, Queries
 from readside.time_travel import TimeMachine
 from tests.builders import StepClock, register
+from tests.support.installed import container_env
 
 KARMA = [sys.executable, "-m", "entrypoints.cli"]
 RUN = "rs-7dddeddb5a1c"
@@ -81,11 +81,7 @@ def recorded(container):
 
 
 def karma(container, *args: str) -> str:
-    settings = container.settings
-    env = {key: value for key, value in os.environ.items() if not key.startswith("KARMA_")}
-    env.update(KARMA_HOME=str(settings.home), KARMA_DATABASE_URL=settings.database_url,
-               KARMA_NATS_URL=settings.nats_url, KARMA_NATS_NAMESPACE=settings.nats_namespace,
-               COLUMNS="80")
+    env = container_env(container, COLUMNS="80")
     done = subprocess.run([*KARMA, *args], env=env, capture_output=True, text=True, timeout=120,
                           check=False)
     assert done.returncode == 0, done.stderr + done.stdout

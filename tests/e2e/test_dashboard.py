@@ -31,7 +31,7 @@ from tests.conftest import ledger_size
 from tests.e2e.test_knowledge import GRAPH, NOISE, PARTNERS, SUPPLY, enrich, script
 from tests.integration.test_counterfactual import record_a_run
 from tests.support.headless import CHROMIUM, DRIVER, chromium
-from tests.support.installed import karma, user_env
+from tests.support.installed import container_env, karma
 from tests.support.openai_server import serving
 from tests.support.threaded_server import in_thread
 
@@ -99,14 +99,6 @@ def shot(browser, name: str) -> None:
         browser.save_screenshot(str(Path(SHOTS) / f"{name}.png"))
 
 
-def cli_env(container) -> dict[str, str]:
-    """The installed script's settings for the test's own servers and namespace."""
-    return user_env(KARMA_HOME=str(container.settings.home),
-                    KARMA_DATABASE_URL=container.endpoints.database_url,
-                    KARMA_NATS_URL=container.endpoints.nats_url,
-                    KARMA_NATS_NAMESPACE=container.settings.nats_namespace)
-
-
 async def published(container, position: int) -> dict:
     """The CloudEvent the relay published on JetStream for a ledger position."""
     connection = await nats.connect(container.endpoints.nats_url)
@@ -168,7 +160,7 @@ def test_the_slider_shows_the_state_karma_at_prints(container, server, browser):
              for row in browser.find_elements("css selector", "#state tr[data-agent]")}
     tasks = {row.get_attribute("data-task"): row.get_attribute("data-state")
              for row in browser.find_elements("css selector", "#state tr[data-task]")}
-    env = cli_env(container)
+    env = container_env(container)
     printed = json.loads(karma("at", run_id, "--position", str(positions[middle]), "--json",
                                env=env, cwd=container.settings.home.parent).stdout)
     assert shown == {agent: str(b["balance"]) for agent, b in printed["balances"].items()}
@@ -181,7 +173,7 @@ def test_the_provenance_chain_is_the_one_karma_why_prints(container, server, bro
     entries = browser.find_elements("css selector", "#provenance .entry")
     shown = [[step.get_attribute("data-event")
               for step in entry.find_elements("css selector", ".chain li")] for entry in entries]
-    env = cli_env(container)
+    env = container_env(container)
     printed = json.loads(karma("why", "reader-1", "--json", env=env,
                                cwd=container.settings.home.parent).stdout)
     assert shown == [[step["event_id"] for step in entry["chain"]]

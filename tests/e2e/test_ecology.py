@@ -37,7 +37,7 @@ from ecology.config import AssimilationConfig, BaselineConfig, EcologyConfig, Le
 from ecology.distributed import QueuePerformer
 from handlers import commands as c
 from swarm.replay import run_events
-from tests.support.installed import KARMA, karma, user_env
+from tests.support.installed import KARMA, container_env, karma, user_env
 
 TINY = EcologyConfig(
     name="tiny", seed=3, generations=2, population=2, tasks_per_generation=2,
@@ -88,9 +88,7 @@ def test_a_tiny_colony_records_every_step_on_the_ledger(container, tmp_path):
     assert "scoring the frozen host on the held-out sets" in said
     assert verify(container).ok
 
-    env = user_env(KARMA_DATABASE_URL=container.endpoints.database_url,
-                   KARMA_NATS_URL=container.endpoints.nats_url, KARMA_HOME=str(tmp_path),
-                   KARMA_NATS_NAMESPACE=container.settings.nats_namespace, COLUMNS="80")
+    env = container_env(container, tmp_path, COLUMNS="80")
     shown = json.loads(karma("ecology", "report", "eco-tiny", "--json", env=env,
                              cwd=tmp_path).stdout)
     assert set(shown["holdout"]) == {"frozen host", *run.living, baseline.adapter}
@@ -159,10 +157,7 @@ def test_work_spread_over_worker_processes_survives_a_kill_and_is_recorded_once(
     """Organelles' work goes through the JetStream work queue to `karma ecology worker`
     processes; the first worker is killed (SIGKILL) holding an assignment; the one started
     after it gets it again, and every assignment's work is recorded exactly once."""
-    env = user_env(KARMA_DATABASE_URL=container.endpoints.database_url,
-                   KARMA_NATS_URL=container.endpoints.nats_url, KARMA_HOME=str(tmp_path),
-                   KARMA_NATS_NAMESPACE=container.settings.nats_namespace,
-                   KARMA_TASK_ACK_WAIT_S="3")
+    env = container_env(container, tmp_path, KARMA_TASK_ACK_WAIT_S="3")
     topology = container.topology
     first = start_worker(env, tmp_path)
     workers = [first]

@@ -8,7 +8,7 @@ from adapters.gemma_host import GemmaHost
 from handlers import commands as c
 from knowledge.enrichment import Enrichment
 from knowledge.requests import EnrichRequest
-from tests.support.installed import karma, user_env
+from tests.support.installed import container_env, karma
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "karma_enrich_request.json"
 
@@ -45,11 +45,8 @@ def test_karma_kg_enrich_takes_the_request_file(container, tmp_path):
                     '"Sample Entity", "confidence": 0.9, "justification": "a new relation"}]')
         return '"valid": true, "confidence": 0.9, "clarity": 0.9, "relevance": 0.8}'
 
-    settings = container.settings
-    env = user_env(KARMA_DATABASE_URL=container.endpoints.database_url,
-                   KARMA_NATS_URL=container.endpoints.nats_url, KARMA_HOME=str(tmp_path),
-                   KARMA_NATS_NAMESPACE=settings.nats_namespace, KARMA_LLM="openai",
-                   KARMA_OPENAI_MODEL="scripted")
+    env = container_env(container, tmp_path, KARMA_LLM="openai",
+                        KARMA_OPENAI_MODEL="scripted")
     with serving(script) as server:
         env["KARMA_OPENAI_BASE_URL"] = server.url
         done = karma("kg", "enrich", str(EXAMPLE), "--json", env=env, cwd=tmp_path)

@@ -8,7 +8,6 @@ print the same and exit 1 when nothing serves."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from learning.reward_model import LabelledText, RewardOutput, train_reward_model
 from learning.trainer import ADAPTER
 from tests.conftest import ledger_size
 from tests.integration.test_learning_loop import BAD, GOOD, PASSAGES, fill, summarise
+from tests.support.installed import container_env
 
 pytestmark = pytest.mark.slow
 
@@ -176,11 +176,7 @@ def test_spread_takes_every_category_in_turn():
 
 def karma(container, *args: str) -> subprocess.CompletedProcess:
     """`karma` as a process of its own against the test's database."""
-    settings = container.settings
-    env = {key: value for key, value in os.environ.items() if not key.startswith("KARMA_")}
-    env.update(KARMA_HOME=str(settings.home), KARMA_DATABASE_URL=settings.database_url,
-               KARMA_NATS_URL=settings.nats_url, KARMA_NATS_NAMESPACE=settings.nats_namespace,
-               COLUMNS="120")
+    env = container_env(container, COLUMNS="120")
     return subprocess.run([*KARMA, *args], env=env, capture_output=True, text=True,
                           timeout=180, check=False)
 

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sysconfig
 from pathlib import Path
+from typing import Any
 
 KARMA = [str(Path(sysconfig.get_path("scripts")) / "karma")]
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -29,3 +30,12 @@ def karma(*args: str, env: dict[str, str], cwd: Path, timeout: float = 120,
     if check:
         assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
     return done
+
+
+def container_env(container: Any, home: Path | None = None, **settings: str) -> dict[str, str]:
+    """``user_env`` pointing the script at a test container's servers and stream namespace
+    (its data folder, or ``home``)."""
+    return user_env(KARMA_HOME=str(home or container.settings.home),
+                    KARMA_DATABASE_URL=container.endpoints.database_url,
+                    KARMA_NATS_URL=container.endpoints.nats_url,
+                    KARMA_NATS_NAMESPACE=container.settings.nats_namespace, **settings)
