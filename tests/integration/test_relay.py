@@ -1,6 +1,7 @@
 """The outbox relay against real PostgreSQL and NATS JetStream servers."""
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import signal
@@ -144,22 +145,18 @@ def test_a_relay_working_from_a_stale_cursor_cannot_duplicate_or_leave_a_gap(
         client = await nats.connect(container.endpoints.nats_url)
         relay = container.relay()
         relay.ack_timeout = 1.0
-        events = relay._read(3)
-        stale = Cursor(position=3, stream_sequence=3)  # it missed positions 4..6 going out
-        try:
-            await relay._publish(client.jetstream(), stale, events)
-        except TimeoutError:  # refused by the fence; see OutboxRelay._publish
-            refused = True
-        else:
-            refused = False
+        stale = relay._read(3)  # from position 3: it missed positions 4..6 going out
+        # Each message is refused unless the stream ends with the one before it, or dropped
+        # as a duplicate inside the window; the batch's ack may then fail or not (a message
+        # whose predecessor is the stream's tail is rightly taken), the stream stays whole.
+        with contextlib.suppress(TimeoutError):
+            await relay._publish(client, client.jetstream(), stale)
         await client.close()
-        return refused
 
-    refused = asyncio.run(publish_from_stale_cursor())
-    assert refused == (duplicate_window_s < 1)
+    asyncio.run(publish_from_stale_cursor())
     positions = asyncio.run(stream_positions(container))
-    assert positions[:6] == ledger_positions(container)[:6]
-    assert len(positions) == len(set(positions))
+    assert positions == ledger_positions(container)[:len(positions)]
+    assert len(positions) >= 6
     relay_until_head(container)
     assert asyncio.run(stream_positions(container)) == ledger_positions(container)
 
