@@ -5,11 +5,16 @@ A write that loses an optimistic-concurrency race is retried from a fresh load.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import time
+import types
+import typing
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import Enum
 from typing import TypeVar
 
 import structlog
@@ -139,7 +144,7 @@ def _instants(value: object, path: str = "") -> Iterator[tuple[str, datetime]]:
     if isinstance(value, datetime):
         yield path, value if value.tzinfo else value.replace(tzinfo=UTC)  # naive: read as UTC
     elif isinstance(value, BaseModel):
-        for name in type(value).model_fields:
+        for name in _fields_that_may_hold_instants(type(value)):
             yield from _instants(getattr(value, name), f"{path}.{name}" if path else name)
     elif isinstance(value, dict):
         for key, item in value.items():
@@ -147,3 +152,28 @@ def _instants(value: object, path: str = "") -> Iterator[tuple[str, datetime]]:
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             yield from _instants(item, f"{path}[{index}]")
+
+
+@functools.cache
+def _fields_that_may_hold_instants(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields whose declared type admits a datetime: the walk skips texts, numbers and
+    amounts, most of a command, by its class."""
+    return tuple(name for name, field in model.model_fields.items()
+                 if _may_hold_instant(field.annotation))
+
+
+def _may_hold_instant(annotation: object) -> bool:
+    if annotation in (str, int, float, bool, Decimal, type(None)):
+        return False
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return False
+    if typing.get_origin(annotation) is typing.Literal:
+        return False
+    arguments = typing.get_args(annotation)
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _may_hold_instant(arguments[0])
+    if arguments and typing.get_origin(annotation) in (tuple, list, frozenset, set, dict,
+                                                      typing.Union, types.UnionType):
+        return any(_may_hold_instant(argument) for argument in arguments
+                   if argument is not Ellipsis)
+    return True  # datetime, Any, a model, anything unforeseen: walk it

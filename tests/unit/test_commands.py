@@ -174,3 +174,11 @@ def test_a_nul_character_anywhere_in_a_command_is_refused(command):
     every view that folds it, for good."""
     with pytest.raises(ValidationError, match="NUL character"):
         command()
+
+
+def test_the_text_backslash_u0000_is_not_a_nul_and_is_kept():
+    """The NUL check reads the command's JSON first, where a NUL is escaped as \\u0000: the
+    same six characters written out in a text must not be taken for one."""
+    command = c.IssueTask(task_id="t-1", task_type="Fetch_Paper",
+                          payload={"note": "escape it as \\u0000"})
+    assert command.payload["note"] == "escape it as \\u0000"
