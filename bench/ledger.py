@@ -138,6 +138,42 @@ def ours(url: str, total: int, per_save: int) -> Row:
         return row
 
 
+def where_the_time_goes(url: str, total: int, per_save: int) -> dict[str, float]:
+    """Microseconds per event of a batched IssueTask, by stage: building and validating the
+    commands, running their handlers (aggregates, events), encoding the events, and the
+    insert (COPY, the table lock, the commit's round trips)."""
+    spent: dict[str, float] = dict.fromkeys(
+        ("commands", "handlers", "encoding", "insert"), 0.0)
+    with fresh_database(url) as database:
+        ledger = Ledger(env=ledger_env(database))
+        service = LedgerService(ledger)
+        service.execute(c.IssueTask(task_type="Warm_Up"))
+        for stage, owner, method in (("encoding", ledger.mapper, "to_stored_event"),
+                                     ("insert", ledger.recorder, "insert_events")):
+            original = getattr(owner, method)
+
+            def timed(*args, _original=original, _stage=stage, **kwargs):
+                started = time.perf_counter()
+                try:
+                    return _original(*args, **kwargs)
+                finally:
+                    spent[_stage] += time.perf_counter() - started
+
+            setattr(owner, method, timed)
+        for _ in range(total // per_save):
+            started = time.perf_counter()
+            commands = [c.IssueTask(task_type="Fetch_Paper", tags=["peft"],
+                                    payload={"url": "file:///pilot/lora.pdf"})
+                        for _ in range(per_save)]
+            built = time.perf_counter()
+            service.execute_batch(commands)
+            spent["commands"] += built - started
+            spent["handlers"] += time.perf_counter() - built
+        ledger.close()
+    spent["handlers"] -= spent["encoding"] + spent["insert"]
+    return {stage: seconds / total * 1e6 for stage, seconds in spent.items()}
+
+
 def mint_cost(url: str, veteran_history: int, samples: int, cached: bool) -> tuple[Row, Row]:
     """Latency of one MintKarma on an account with 10 prior events and on one with
     ``veteran_history``, alternating between the two so that the machine's noise falls on
@@ -210,6 +246,8 @@ def main() -> None:
         for cached in (True, False):
             rows.extend(mint_cost(url, 10_000 // scale, 400 // scale, cached))
         rows.append(projection_rate(url, 20000 // scale))
+        stages = where_the_time_goes(url, 20000 // scale, 500)
+        baseline_us = 1e6 / base_batched.rate
 
     table = Table(title=f"Ledger ingest on {os.cpu_count()} cores "
                         f"(embedded PostgreSQL unless KARMA_BENCH_DATABASE_URL)")
@@ -221,6 +259,15 @@ def main() -> None:
         table.add_row(row.case, f"{row.events:,}", f"{row.rate:,.0f}", row.percentile(0.5),
                       row.percentile(0.99), f"{row.rate / base.rate:.2f}×" if base else "")
     console.print(table)
+    breakdown = Table(title="Where a batched IssueTask's time goes (500 per save)")
+    for column in ("stage", "µs per event", "share"):
+        breakdown.add_column(column, justify="left" if column == "stage" else "right")
+    ours_us = sum(stages.values())
+    for stage, micros in stages.items():
+        breakdown.add_row(stage, f"{micros:.1f}", f"{micros / ours_us:.0%}")
+    breakdown.add_row("total", f"{ours_us:.1f}", "")
+    breakdown.add_row("plain eventsourcing save, whole (baseline)", f"{baseline_us:.1f}", "")
+    console.print(breakdown)
     cost = [r for r in rows if r.case.startswith("MintKarma")]
     for mode in ("cached", "cold load"):
         small, large = [r for r in cost if mode in r.case]
