@@ -38,7 +38,7 @@ def compare_methods(message: TaskMessage, kit: Toolkit) -> TaskOutcome:
     rows = message.payload.get("figures", [])
     if not rows:
         raise PermanentTaskError("no paper yielded any figures to compare")
-    table = figures.comparison(rows)
+    table = figures.comparison(rows, message.payload.get("papers"))
     rendered = figures.markdown(table)
     session = ModelSession(kit.model, message.task_id)
     narrative = tidy(session.ask("comparison narrative",

@@ -167,7 +167,10 @@ class Conductor:
                    for facts in self._of("Extract_Metrics").values()
                    if facts.state is TaskState.COMPLETED
                    for row in facts.data.get("figures", [])][:MAX_COMPARED_FIGURES]
-        compare = self._issue("compare", "Compare_Methods", {"figures": figures})
+        # Every paper has its row in the comparison, figures or none.
+        papers = sorted(facts.payload["paper"] for facts in fetches.values())
+        compare = self._issue("compare", "Compare_Methods", {"figures": figures,
+                                                             "papers": papers})
         if compare is None or compare.state not in TERMINAL_STATES:
             return
         if compare.state is TaskState.COMPLETED:

@@ -8,7 +8,7 @@ from adapters.llm_replay import RecordedCall, RecordedModel, ReplayDivergenceErr
 from domain.model_calls import prompt_digest
 from swarm import figures
 from swarm.passages import tidy
-from swarm.reviewing import grounding, parse_grade, rubric
+from swarm.reviewing import grounding, rubric
 from tests.support.openai_server import Broken, Slow, serving
 
 LORA = ("On GPT-3 175B, LoRA with 4.7M trainable parameters reaches 73.4 accuracy on WikiSQL "
@@ -19,10 +19,10 @@ LORA = ("On GPT-3 175B, LoRA with 4.7M trainable parameters reaches 73.4 accurac
 
 def test_the_metrician_finds_counts_scores_memory_and_shares_but_not_names():
     found = {(f.kind, f.value, f.subject) for f in figures.extract("lora", LORA)}
-    assert ("params", 4.7e6, "") in found
+    assert ("params", 4.7e6, "GPT-3 175B") in found
     assert ("score", 73.4, "WikiSQL") in found and ("score", 91.7, "MNLI-m") in found
     assert ("memory_gb", 1200.0, "memory") in found and ("memory_gb", 350.0, "memory") in found
-    assert ("param_share", 0.01, "") in found and ("reduction", 10000.0, "") in found
+    assert ("param_share", 0.01, "T0-3B") in found and ("reduction", 10000.0, "") in found
     # "(IA)3 on T0-3B" is a method's name, not a score of 3.
     assert not any(kind == "score" and value == 3 for kind, value, _ in found)
 
@@ -30,11 +30,39 @@ def test_the_metrician_finds_counts_scores_memory_and_shares_but_not_names():
 def test_the_comparison_has_one_row_per_method():
     rows = figures.as_records(figures.extract("lora", LORA)
                               + figures.extract("qlora", "It needs under 48 GB."))
-    table = figures.comparison(rows)
-    assert list(table.method) == ["lora", "qlora"]
-    assert table.loc[0, "trainable params"] == "4.7M"
-    assert table.loc[0, "best score"] == "91.7 on MNLI-m"
-    assert "| lora | 4.7M |" in figures.markdown(table)
+    table = figures.comparison(rows, papers=["adalora", "lora", "qlora"])
+    assert list(table.method) == ["adalora", "lora", "qlora"]  # a paper with no figures too
+    assert table.loc[1, "trainable params"] == "4.7M on GPT-3 175B"
+    assert table.loc[1, "best score"] == "91.7 on MNLI-m"
+    assert "| lora | 4.7M on GPT-3 175B |" in figures.markdown(table)
+    assert table.loc[0, "figures"] == 0
+
+
+OTHER_FIELDS = (
+    "Whisper large-v2 reaches a WER of 2.7 on LibriSpeech test-clean. Speculative decoding is "
+    "2.5x faster than autoregressive decoding on T5-XXL. FlashAttention reaches a perplexity "
+    "of 18.2 on OpenWebText. The kernel serves 1,200 tokens/s with a latency of 35 ms per "
+    "token. EfficientNet-B7 achieves 84.3% top-1 accuracy on ImageNet while being 8.4x smaller "
+    "and 6.1x faster than GPipe. Training took 256 GPU-hours. In 2019 the authors used 8 "
+    "layers.")
+
+
+def test_the_metrician_reads_quantities_of_any_field_by_unit_and_measure_not_by_topic():
+    found = {(f.kind, f.value, f.measure, f.subject, f.baseline)
+             for f in figures.extract("x", OTHER_FIELDS)}
+    assert ("score", 2.7, "WER", "LibriSpeech", "") in found
+    assert ("speedup", 2.5, "speedup", "T5-XXL", "autoregressive decoding") in found
+    assert ("score", 18.2, "perplexity", "OpenWebText", "") in found
+    assert ("score", 84.3, "top-1", "ImageNet", "GPipe") in found
+    assert ("reduction", 8.4, "reduction", "ImageNet", "GPipe") in found
+    assert ("speedup", 6.1, "speedup", "ImageNet", "GPipe") in found
+    kinds = {(f.kind, f.value, f.unit) for f in figures.extract("x", OTHER_FIELDS)}
+    assert {("throughput", 1200.0, "tokens/s"), ("latency_s", 0.035, "s"),
+            ("compute_hours", 256.0, "GPU-hours")} <= kinds
+    assert not any(value in (2019.0, 8.0) for _, value, _ in kinds)  # a year, a layer count
+    table = figures.comparison(figures.as_records(figures.extract("x", OTHER_FIELDS)))
+    assert "WER 2.7 on LibriSpeech" in table.loc[0, "best score"]
+    assert "speedup 6.1×" in table.loc[0, "speed and cost"]
 
 
 def test_tidy_drops_repeats_and_a_cut_off_tail():
@@ -52,7 +80,6 @@ def test_the_rubric_rewards_a_grounded_summary_over_an_invented_one():
                          "across distributed marketplaces today.", {}, source)
     assert grounded > invented
     assert grounding("", source) == 0.0
-    assert parse_grade(" 4") == 4 and parse_grade(" 10") is None and parse_grade("x") is None
 
 
 def test_the_openai_adapter_counts_tokens_and_turns_timeouts_and_errors_into_model_call_errors():
