@@ -5,27 +5,41 @@ itself decides what a validated candidate does to it (KnowledgeGraph.merge_candi
 
 Validation is sequential, documents in order and candidates in the order proposed, so the
 same answers always give the same graph. A model call that fails or times out is reported
-on the candidate it concerned and the run goes on; an answer that cannot be parsed is a
-rejected candidate with that reason."""
+on the candidate it concerned and the run goes on (a failed call is first retried, as
+``retries`` says, each attempt in the agent log); an answer that cannot be parsed is a
+rejected candidate with that reason. When the Extractor's answer holds no triple, the triples
+its document's sentences state are proposed instead (``knowledge.statements``), marked as such
+by their ids (``.p<n>``). The Validator refuses what the document never names; a host that
+gives likelihoods judges the rest by how much likelier "Yes" is than "No"."""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.llm import Completion, LanguageModel, ModelCallError
+from adapters.likelihoods import describe, encode, likelihoods_of
+from adapters.llm import Completion, LanguageModel, Likelihood, ModelCallError
 from domain.graph import ConflictResolved, KnowledgeGraph, TripleAccepted, TripleRejected
 from domain.triage import Scoring
 from handlers import commands as c
 from handlers.service import LedgerService
 from handlers.unit_of_work import Cause, CommandResult, require_admin
-from knowledge import prompts
+from knowledge import prompts, statements
 from knowledge.export import graph_of_aggregate
 from knowledge.parsing import as_dict, read_answer, strings, triples, verdict_scores
 from knowledge.requests import EnrichRequest
 
 AGENTS = {"planner": "kg-planner", "extractor": "kg-extractor", "validator": "kg-validator"}
+TOKENS_PER_TRIPLE = 50
+ASKED_TRIPLES = 4
+ANSWER_ENDS = ("\n\n", "\nGoal:", "\nDocument:")
+"""Where an answer has ended: each worked example's answer is followed by a blank line and
+the next example, which a base model goes on to write if nothing stops it."""
+"""The Extractor asks the model for at most this many triples per document: a small host
+writes about 20 tokens a second on two cores, and eight triples' JSON would not fit the
+call's 30 s. What the model does not find, the document's sentences may (``statements``)."""
 
 
 @dataclass
@@ -112,13 +126,14 @@ class Enrichment:
             documents=r.documents, nodes=list(r.graph.domain_nodes()),
             edges=list(r.graph.domain_edges()),
             settings={"max_candidates_per_document": r.max_candidates_per_document,
-                      "scoring": r.scoring.model_dump(), "timeout_s": r.timeout_s}))
+                      "scoring": r.scoring.model_dump(), "timeout_s": r.timeout_s,
+                      "retries": r.retries}))
 
     def _plan(self) -> None:
         prompt = prompts.PLAN.format(goal=self.request.goal,
                                      graph_summary=self._graph_summary(),
                                      instructions=self.request.instructions or "none")
-        call = self._ask(prompt, max_tokens=160)
+        call = self._ask("planner", prompt, max_tokens=160)
         plan = as_dict(read_answer(call.answer, "{"))
         parsed = bool(plan and plan.get("objective"))
         self._log("planner", prompt, call, parsed)
@@ -131,36 +146,52 @@ class Enrichment:
     def _extract(self, index: int, document: str) -> list[dict[str, Any]]:
         limit = self.request.max_candidates_per_document
         prompt = prompts.EXTRACT.format(limit=limit, document=document)
-        call = self._ask(prompt, max_tokens=60 * limit)
+        call = self._ask("extractor", prompt,
+                         max_tokens=TOKENS_PER_TRIPLE * min(limit, ASKED_TRIPLES))
         found = triples(read_answer(call.answer, "["))
         self._log("extractor", prompt, call, found is not None)
+        prefix = f"{self.outcome.enrichment_id}.d{index}"
         if found is None:
             reason = (f"extractor call failed: {call.error}" if call.error
                       else "Extractor agent returned an unparsable response")
             # Not the Extractor's fault as a triple: it pays nothing for an unreadable answer.
-            self._reject(f"{self.outcome.enrichment_id}.d{index}.x", {"document_index": index},
-                         reason, {}, extractor_id=None)
-            return []
-        candidates = [{**triple, "candidate_id": f"{self.outcome.enrichment_id}.d{index}"
-                                                 f".c{number}", "document_index": index}
-                      for number, triple in enumerate(found[:limit])]
+            self._reject(f"{prefix}.x", {"document_index": index}, reason, {},
+                         extractor_id=None)
+        candidates = [{**triple, "candidate_id": f"{prefix}.c{number}", "document_index": index}
+                      for number, triple in enumerate((found or [])[:limit])]
+        if not candidates:
+            labels = [node.label for node in self.request.graph.nodes]
+            candidates = [{**triple, "candidate_id": f"{prefix}.p{number}",
+                           "document_index": index}
+                          for number, triple in enumerate(
+                              statements.triples(document, labels, limit))]
         if candidates:
             self._execute(*(c.ProposeTriple(**self._step(), **candidate)
                             for candidate in candidates))
         return candidates
 
     def _validate(self, candidate: dict[str, Any]) -> None:
-        prompt = prompts.VALIDATE.format(
-            document=self.request.documents[candidate["document_index"]],
-            graph_summary=self._graph_summary(self._graph()), goal=self.request.goal,
-            subject=candidate["subject"], predicate=candidate["predicate"],
-            object=candidate["object"])
-        call = self._ask(prompt, max_tokens=80)
-        verdict = as_dict(read_answer(call.answer, "{"))
-        scores = verdict_scores(verdict)
-        self._log("validator", prompt, call, scores is not None)
+        document = self.request.documents[candidate["document_index"]]
         public = {k: candidate[k] for k in ("subject", "predicate", "object", "confidence",
                                             "justification")}
+        unstated = statements.unstated(candidate["subject"], candidate["object"], document)
+        if unstated is not None:
+            self._reject(candidate["candidate_id"], public, unstated, {},
+                         extractor_id=AGENTS["extractor"])
+            return
+        scorer = likelihoods_of(self.model)
+        if scorer is not None:
+            call, verdict = self._judge(scorer, candidate, document)
+            scores = verdict_scores(verdict)
+        else:
+            prompt = prompts.VALIDATE.format(
+                document=document, graph_summary=self._graph_summary(self._graph()),
+                goal=self.request.goal, subject=candidate["subject"],
+                predicate=candidate["predicate"], object=candidate["object"])
+            call = self._ask("validator", prompt, max_tokens=80)
+            verdict = as_dict(read_answer(call.answer, "{"))
+            scores = verdict_scores(verdict)
+            self._log("validator", prompt, call, scores is not None)
         reason = _refusal(call, verdict, scores, self.request.scoring)
         if reason is not None:
             self._reject(candidate["candidate_id"], public, reason, scores or {},
@@ -168,6 +199,40 @@ class Enrichment:
             return
         assert scores is not None  # an answer without scores is refused above
         self._decide(candidate, public, scores)
+
+    def _judge(self, scorer: Any, candidate: dict[str, Any], document: str
+               ) -> tuple[Call, dict[str, Any]]:
+        """The host's verdict from its likelihoods: confidence is P(Yes) against P(No) after
+        the judging prompt; clarity, whether the relation's words are in the sentence that
+        names both ends; relevance, whether the triple touches the graph or the goal."""
+        prompt = prompts.JUDGE.format(document=document, subject=candidate["subject"],
+                                      predicate=candidate["predicate"],
+                                      object=candidate["object"])
+        rows = [(prompt, " Yes"), (prompt, " No")]
+        started = time.time()
+        try:
+            yes, no = scorer.loglikelihoods(rows)
+        except ModelCallError as error:
+            call = Call(started, None, str(error)[:500])
+            self._log("validator", describe(rows), call, False)
+            return call, {}
+        answer = encode([yes, no])
+        call = Call(started, Completion(text=answer, adapter=scorer.adapter,
+                                        model=scorer.model, prompt_tokens=0,
+                                        completion_tokens=yes.tokens + no.tokens,
+                                        latency_ms=int((time.time() - started) * 1000)), "")
+        self._log("validator", describe(rows), call, True)
+        confidence = _p_yes(yes, no)
+        return call, {"valid": confidence >= 0.5, "confidence": confidence,
+                      "clarity": statements.clarity(candidate, document),
+                      "relevance": self._relevance(candidate),
+                      "reason": f"P(Yes) = {confidence:.2f} after the judging prompt"}
+
+    def _relevance(self, candidate: dict[str, Any]) -> float:
+        labels = {node.label.lower() for node in self.request.graph.nodes}
+        if {candidate["subject"].lower(), candidate["object"].lower()} & labels:
+            return 1.0
+        return statements.relevance(candidate, self.request.goal)
 
     # -- deciding ----------------------------------------------------------------------------
 
@@ -211,14 +276,25 @@ class Enrichment:
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    def _ask(self, prompt: str, max_tokens: int) -> Call:
-        started = time.time()
-        try:
-            completion = self.model.complete(prompt, max_tokens=max_tokens,
-                                             timeout_s=self.request.timeout_s)
-        except ModelCallError as error:
-            return Call(started, None, str(error)[:500])
-        return Call(started, completion, "")
+    def _ask(self, agent: str, prompt: str, max_tokens: int) -> Call:
+        """One model call, retried ``retries`` times when it fails (a timeout, an error);
+        each failed attempt that is retried goes to the agent log saying so."""
+        attempts = self.request.retries + 1
+        for attempt in range(1, attempts + 1):
+            started = time.time()
+            try:
+                completion = self.model.complete(prompt, max_tokens=max_tokens,
+                                                 stop=ANSWER_ENDS,
+                                                 timeout_s=self.request.timeout_s)
+            except ModelCallError as error:
+                failed = Call(started, None, str(error)[:500])
+                if attempt == attempts:
+                    return failed
+                self._log(agent, prompt, Call(started, None, (
+                    f"{failed.error}; retrying (attempt {attempt} of {attempts})")), False)
+                continue
+            return Call(started, completion, "")
+        raise AssertionError("unreachable: the last attempt returns")
 
     def _log(self, agent: str, prompt: str, call: Call, parsed: bool) -> None:
         completion, answer, error = call.completion, call.answer, call.error
@@ -268,6 +344,13 @@ class Enrichment:
             edges = sum(e["status"] == "active" for e in graph.edges.values())
         shown = ", ".join(nodes[:20]) + (", ..." if len(nodes) > 20 else "")
         return f"{len(nodes)} nodes ({shown}), {edges} edges"
+
+
+def _p_yes(yes: Likelihood, no: Likelihood) -> float:
+    """P(" Yes") among the two answers: a softmax over their log-likelihoods."""
+    top = max(yes.logprob, no.logprob)
+    weights = math.exp(yes.logprob - top), math.exp(no.logprob - top)
+    return round(weights[0] / sum(weights), 4)
 
 
 def _plan_or_default(plan: dict[str, Any] | None, goal: str) -> dict[str, Any]:

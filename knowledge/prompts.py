@@ -43,3 +43,23 @@ Graph: {graph_summary}
 Goal: {goal}
 Candidate: {subject} {predicate} {object}
 Verdict: {{"""
+
+JUDGE = """Does the document state the fact? Answer Yes or No.
+
+Document: Volt Cells supplies lithium batteries to Acme Motors. Acme Motors is based in Ohio.
+Fact: Volt Cells supplies Acme Motors
+Answer: Yes
+
+Document: Volt Cells supplies lithium batteries to Acme Motors. Acme Motors is based in Ohio.
+Fact: Acme Motors supplies Volt Cells
+Answer: No
+
+Document: Volt Cells supplies lithium batteries to Acme Motors. Acme Motors is based in Ohio.
+Fact: Volt Cells based_in Ohio
+Answer: No
+
+Document: {document}
+Fact: {subject} {predicate} {object}
+Answer:"""
+"""For a host that gives likelihoods: its verdict is how much likelier " Yes" is than " No",
+read from one forward pass, never a generated answer that has to be parsed."""

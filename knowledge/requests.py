@@ -87,6 +87,8 @@ class EnrichRequest(BaseModel):
     max_candidates_per_document: Annotated[int, Field(ge=1, le=32)] = 8
     scoring: Scoring = Scoring()
     timeout_s: Annotated[float, Field(gt=0, le=300)] = 30.0
+    retries: Annotated[int, Field(ge=0, le=5)] = 1
+    """How many times a model call that fails or times out is tried again."""
 
     @field_validator("documents")
     @classmethod

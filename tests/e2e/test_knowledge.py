@@ -55,6 +55,15 @@ TRIPLES = {
 }
 
 
+ACQUISITION = "The company Globex acquired Initech in 2019."
+HIRING = "Initech hired Jane Doe as its auditor."
+TRIPLES[ACQUISITION] = "Globex and Initech, I think? Not sure what to write."  # no JSON
+TRIPLES[HIRING] = ('{"subject": "Initech", "predicate": "hired", "object": "John Smith", '
+                   '"confidence": 0.9, "justification": "hired"}]')  # not in the document
+VERDICTS["Globex acquired Initech"] = ('"valid": true, "confidence": 0.9, "clarity": 0.9, '
+                                      '"relevance": 0.7, "reason": "stated"}')
+
+
 def script(prompt: str):
     if prompt.rstrip().endswith("Plan: {"):
         return ('"objective": "Add supplier and logistics relations", "tasks": ["extract", '
@@ -122,8 +131,13 @@ def test_an_enrichment_plans_extracts_validates_and_supersedes_the_contradicted_
     assert edges["competitor_of"]["superseded_by"] == edges["partner_of"]["id"]
     assert edges["partner_of"]["status"] == "active"
     assert {n["label"] for n in result["new_nodes"]} == {"Volt Cells"}
+    # Five candidates validated; the slow one timed out, was retried once (the default) and
+    # timed out again: both attempts are in the log, the first saying it was retried.
     assert [log["agent"] for log in result["agent_logs"]] == (
-        ["planner"] + ["extractor"] * 3 + ["validator"] * 5)
+        ["planner"] + ["extractor"] * 3 + ["validator"] * 6)
+    retried = [log["response"] for log in result["agent_logs"] if "retrying" in log["response"]]
+    assert len(retried) == 1 and "retrying (attempt 1 of 2)" in retried[0]
+    assert "timed out" in retried[0]
     assert all(set(log) == {"agent", "prompt", "response", "timestamp_ms",
                             "parsed_successfully"} for log in result["agent_logs"])
     assert [log["parsed_successfully"] for log in result["agent_logs"]][1:4] == [
@@ -184,6 +198,24 @@ def test_graphs_are_projections_readable_as_they_were_and_validators_pay_for_ove
     assert container.projections.rebuild("knowledge_graph", keep=False).identical
 
 
+def test_an_unreadable_extraction_falls_back_on_the_sentences_and_inventions_are_refused(
+        container, client, admin, scripted):
+    result = enrich(client, admin, [ACQUISITION, HIRING])
+    accepted = [(a["candidate_id"], a["subject"], a["predicate"], a["object"])
+                for a in result["accepted_candidates"]]
+    # The model's answer held no triple: the sentence's own is proposed, marked .p0, and the
+    # Validator (the model) still judged it.
+    [(candidate_id, *triple)] = accepted
+    assert candidate_id.endswith(".d0.p0") and triple == ["Globex", "acquired", "Initech"]
+    assert any("Candidate: Globex acquired Initech" in prompt for prompt in scripted.prompts)
+    reasons = {r["candidate"].get("object"): r["reason"] for r in result["rejected_candidates"]}
+    assert reasons[None] == "Extractor agent returned an unparsable response"
+    # A person the document never names is refused before any model is asked.
+    assert reasons["John Smith"] == "not stated in its document: 'John Smith' is never named"
+    assert not any("Candidate: Initech hired John Smith" in prompt
+                   for prompt in scripted.prompts)
+
+
 BAD = [
     ("edge naming a missing node", {"graph": {"nodes": [{"id": "a", "label": "A"}], "edges": [
         {"source": "a", "target": "b", "relation": "r"}]}}, 422, "missing node 'b'"),
@@ -193,6 +225,7 @@ BAD = [
     ("no documents", {"documents": []}, 422, "documents"),
     ("an empty document", {"documents": ["   "]}, 422, "document 0 is empty"),
     ("a threshold above 1", {"scoring": {"threshold": 2}}, 422, "threshold"),
+    ("retries beyond five", {"retries": 9}, 422, "retries"),
 ]
 
 
