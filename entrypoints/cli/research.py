@@ -1,4 +1,4 @@
-"""The research swarm: write the pilot corpus, run the swarm on a folder of PDFs, replay a
+"""The research swarm: write a bundled corpus, run the swarm on a folder of PDFs, replay a
 recorded run without calling a model."""
 
 from __future__ import annotations
@@ -26,13 +26,27 @@ Timeout = Annotated[float, typer.Option(help="Give up after this many seconds.")
 
 
 @research_app.command("corpus")
-def corpus(folder: Annotated[Path, typer.Argument(help="Where to write the PDFs.")]) -> None:
-    """Write the pilot corpus: six short PEFT papers (LoRA, QLoRA, AdaLoRA, prefix tuning,
-    (IA)3, DoRA) with their published figures, as PDFs."""
-    from swarm.corpus import write_pilot_corpus
+def corpus(
+    folder: Annotated[Path, typer.Argument(help="Where to write the PDFs.")],
+    name: Annotated[str, typer.Option(
+        "--corpus", help="pilot: six one-page PEFT papers (LoRA, QLoRA, AdaLoRA, prefix "
+                         "tuning, (IA)3, DoRA); vision: five papers on efficient image "
+                         "classification (ResNet, MobileNetV2, EfficientNet, ViT, DeiT) of "
+                         "one or two pages, with tables and two-column pages.")] = "pilot",
+) -> None:
+    """Write a bundled corpus as PDFs: digests of published papers with their figures, which
+    the project writes itself (no network)."""
+    from swarm.corpora import UnknownCorpusError
+    from swarm.corpora import corpus as bundled
 
-    for path in write_pilot_corpus(folder):
+    try:
+        chosen = bundled(name)
+    except UnknownCorpusError as error:
+        raise typer.BadParameter(str(error), param_hint="--corpus") from None
+    for path in chosen.write(folder):
         console.print(f"wrote {path}")
+    console.print(f"{len(chosen.papers)} papers on {chosen.field}: "
+                  f"karma research run {folder} --topic \"{chosen.field}\"")
 
 
 @research_app.command("run")
