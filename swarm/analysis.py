@@ -3,7 +3,7 @@ paper's figures side by side and writes what the table says."""
 
 from __future__ import annotations
 
-from adapters.pdf import UnreadablePdfError, read_pages
+from adapters.pdf import Page, UnreadablePdfError, read_pages
 from domain.tasks import DataPart, TextPart
 from handlers import commands as c
 from swarm import figures, prompts
@@ -21,7 +21,8 @@ def extract_metrics(message: TaskMessage, kit: Toolkit) -> TaskOutcome:
         pages = read_pages(local_path(payload["uri"]))
     except UnreadablePdfError as error:
         raise PermanentTaskError(str(error)) from None
-    found = figures.extract(payload["paper"], " ".join(page.text for page in pages))
+    found = figures.extract(payload["paper"], " ".join(_prose(page) for page in pages),
+                            [row for page in pages for row in page.rows])
     records = figures.table(figures.as_records(found)).head(MAX_FIGURES).to_dict("records")
     # The Reader's summary is what this task built on: a summary is useful if it is not empty.
     useful = bool(payload.get("summary", "").strip())
@@ -32,6 +33,14 @@ def extract_metrics(message: TaskMessage, kit: Toolkit) -> TaskOutcome:
         record=[c.CastPeerVote(task_id=message.task_id, voter_id=message.agent_id, up=useful)]
         if message.parent_id else [],
     )
+
+
+def _prose(page: Page) -> str:
+    """The page's text without its tables' rows, which are read cell by cell: run together
+    as a sentence, a row's numbers would be taken for the header word before them."""
+    if not page.lines:
+        return page.text
+    return " ".join(" ".join(line) for line in page.lines if len(line) == 1)
 
 
 def compare_methods(message: TaskMessage, kit: Toolkit) -> TaskOutcome:

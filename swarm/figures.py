@@ -41,9 +41,16 @@ BASELINE = re.compile(r"\b(?:than|over|against|compared (?:to|with)|versus|vs\.?
 SPEED_WORDS = re.compile(r"\b(faster|speed\w*|throughput|latency|quicker)\b", re.IGNORECASE)
 LESS_WORDS = re.compile(r"\b(reduc\w*|fewer|less|smaller|lower|cut\w*|sav\w*|compress\w*)\b",
                         re.IGNORECASE)
-TABLE_ROW = re.compile(r"^\s*([A-Za-z][\w.+()/-]*(?:[ -][\w.+()/-]+){0,3})\s+"
-                       r"((?:-?\d[\d,]*(?:\.\d+)?\s*[%xKMB]?\s+){1,}-?\d[\d,]*(?:\.\d+)?\s*[%xKMB]?)"
-                       r"\s*$")
+CELL = re.compile(r"^\s*[<>~≈]?\s*" + NUMBER + UNIT + r"\s*$")
+HEADER_KINDS = (
+    (re.compile(r"trainable", re.I), "params"), (re.compile(r"param", re.I), "model_size"),
+    (re.compile(r"FLOP|MAdd|MAC", re.I), "flops"), (re.compile(r"latency|time", re.I), "latency_s"),
+    (re.compile(r"throughput|im(?:age)?s?/s|per second", re.I), "throughput"),
+    (re.compile(r"memory|VRAM|\bGB\b", re.I), "memory_gb"),
+    (re.compile(r"speed-?up", re.I), "speedup"),
+)
+"""What a table's column holds, read from its header; a column of scores is named by its
+measure (MEASURE_WORDS), any other keeps its header as what it measures."""
 
 
 @dataclass(frozen=True)
@@ -63,13 +70,21 @@ class Figure:
     """what the sentence sets it against (full fine-tuning, FP16, the dense model)"""
 
 
-def extract(paper: str, text: str, table_rows: list[str] | None = None) -> list[Figure]:
-    """Every figure the text states, sentence by sentence, then every table row's."""
+def extract(paper: str, text: str,
+            table_rows: list[tuple[str, ...]] | None = None) -> list[Figure]:
+    """Every figure the text states, sentence by sentence, then every table row's (rows as
+    their cells, a header row naming the columns of the rows after it)."""
     found: list[Figure] = []
     for sentence in sentences(text):
         found.extend(_in_sentence(paper, sentence))
-    for row in table_rows if table_rows is not None else _table_rows(text):
-        found.extend(_in_row(paper, row))
+    header: tuple[str, ...] = ()
+    for row in table_rows or []:
+        if len(row) < 2:
+            continue
+        if not any(CELL.match(cell) for cell in row[1:]):
+            header = row
+            continue
+        found.extend(_in_row(paper, row, header))
     return found
 
 
@@ -188,16 +203,40 @@ def _first(pattern: re.Pattern[str], text: str) -> str:
     return re.sub(r"(?:\s+(?:on|in|of|at|for|with|and))+$", "", found.group(1).strip(" .,;"))
 
 
-def _table_rows(text: str) -> list[str]:
-    """Lines that read as a table's row: a label, then two or more numbers."""
-    return [line for line in text.splitlines() if TABLE_ROW.match(line)]
+def _in_row(paper: str, row: tuple[str, ...], header: tuple[str, ...]) -> list[Figure]:
+    label, cells = row[0], row[1:]
+    # A row with a cell missing or merged cannot be told which column each cell is in.
+    names = header[1:] if len(header) == len(row) else ("",) * len(cells)
+    figures = []
+    for column, cell in zip(names, cells, strict=True):
+        match = CELL.match(cell)
+        if match is None:
+            continue
+        value = float(match.group(1).replace(",", ""))
+        unit = (match.group(2) or "").strip()
+        kind, measure = _column(column, unit)
+        if kind in ("params", "model_size", "flops") and unit in SCALE:
+            value *= SCALE[unit]
+        elif kind == "memory_gb" and unit in BYTES:
+            value *= BYTES[unit]
+        elif kind == "latency_s" and unit in SECONDS:
+            value *= SECONDS[unit]
+        figures.append(Figure(paper, kind, value, label, " | ".join(row)[:300], unit,
+                              measure, ""))
+    return figures
 
 
-def _in_row(paper: str, row: str) -> list[Figure]:
-    label, cells = TABLE_ROW.match(row).groups()  # type: ignore[union-attr]
-    return [Figure(paper, "table", float(cell.rstrip("%xKMB ").replace(",", "")), label.strip(),
-                   row.strip()[:300], "%" if cell.strip().endswith("%") else "", "table cell")
-            for cell in cells.split()]
+def _column(header: str, unit: str) -> tuple[str, str]:
+    """The kind of figure a table column holds, and what it measures."""
+    measured = MEASURE_WORDS.search(header)
+    if measured:
+        return "score", header.strip() or measured.group(1)
+    for pattern, kind in HEADER_KINDS:
+        if pattern.search(header):
+            return kind, header.strip()
+    if unit == "%":
+        return "percent", header.strip()
+    return "table", header.strip() or "table cell"
 
 
 def table(figures: list[dict]) -> pd.DataFrame:
@@ -222,6 +261,7 @@ def comparison(figures: list[dict], papers: list[str] | None = None) -> pd.DataF
             "method": paper,
             "trainable params": _counts(group[group.kind == "params"]),
             "param share %": f"{share.min():g}" if not share.empty else "",
+            "model size": _counts(group[group.kind == "model_size"]),
             "memory named (GB)": ", ".join(f"{value:g}" for value in memory),
             "best score": "; ".join(
                 _best_scores(group[group.kind == "score"])

@@ -113,3 +113,17 @@ def test_the_replay_model_answers_recorded_prompts_in_order_and_refuses_new_ones
         "first", "second", "second"]
     with pytest.raises(ReplayDivergenceError, match="no recorded answer"):
         model.complete("q", max_tokens=1)
+
+
+def test_a_table_row_is_read_cell_by_cell_under_its_header_and_a_ragged_row_is_not_guessed():
+    rows = [("Model", "Top-1 Acc.", "#Params", "#FLOPs", "Latency"),
+            ("EfficientNet-B0", "77.1%", "5.3M", "0.39B", "12ms"),
+            ("ResNet-50", "76.0%", "26M"),  # a cell missing: which column is which?
+            ("Caption", "text")]
+    found = {(f.kind, f.value, f.subject, f.measure) for f in figures.extract("e", "", rows)}
+    assert {("score", 77.1, "EfficientNet-B0", "Top-1 Acc."),
+            ("model_size", 5.3e6, "EfficientNet-B0", "#Params"),
+            ("flops", 0.39e9, "EfficientNet-B0", "#FLOPs"),
+            ("latency_s", 0.012, "EfficientNet-B0", "Latency")} <= found
+    assert {(kind, measure) for kind, _, subject, measure in found
+            if subject == "ResNet-50"} == {("percent", ""), ("table", "table cell")}
