@@ -16,7 +16,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,9 @@ from adapters.published_folder import publish_folder
 log = structlog.get_logger(__name__)
 
 MODEL_NAME = "gemma-3-270m-q4_k_m"
+MAX_BATCH = 4
+"""Prompts generated together at most: past four rows the two cores gain little, and one
+long answer holds the whole batch back."""
 
 
 def default_cache() -> Path:
@@ -48,11 +51,16 @@ class GemmaHost:
     adapter = "gemma-local"
 
     def __init__(self, cache_dir: Path | None = None, max_time_s: float = 60.0,
-                 lora: LoraFile | None = None) -> None:
+                 lora: LoraFile | None = None, max_batch: int = MAX_BATCH) -> None:
         self.cache_dir = cache_dir or default_cache()
         self.max_time_s = max_time_s
         self.lora = lora
-        self._lock = threading.Lock()
+        self.max_batch = max_batch
+        self._asked: list[_Asked] = []
+        self._asked_lock = threading.Lock()
+        # Re-entrant: one who holds the host (to score likelihoods between generations, see
+        # adapters.likelihoods) may still call ``load``, which takes it too.
+        self._lock = threading.RLock()
         self._loaded: tuple[Any, Any] | None = None
 
     @property
@@ -60,6 +68,11 @@ class GemmaHost:
         """What answered: the host, and the adapter on it when there is one, so that every
         recorded model call says which weights wrote it."""
         return MODEL_NAME + (f"+lora:{self.lora.digest[7:19]}" if self.lora else "")
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Held while the host computes: one forward pass at a time shares the cores best."""
+        return self._lock
 
     def load(self) -> tuple[Any, Any]:
         with self._lock:
@@ -107,29 +120,124 @@ class GemmaHost:
 
     def complete(self, prompt: str, *, max_tokens: int, stop: Sequence[str] = (),
                  timeout_s: float | None = None) -> Completion:
+        """Answer ``prompt``. Prompts asked while the host is busy wait together and are
+        generated as one batch when it frees (up to ``max_batch``): agents working at the
+        same time share each forward pass instead of queueing for the cores one by one."""
+        asked = _Asked(prompt, max_tokens, tuple(stop),
+                       self.max_time_s if timeout_s is None else timeout_s)
+        with self._asked_lock:
+            self._asked.append(asked)
+        while not asked.answered.is_set():
+            # Whoever holds the host answers the oldest prompts waiting, its own or not.
+            with self._lock:
+                with self._asked_lock:
+                    batch = self._asked[:self.max_batch]
+                    del self._asked[:self.max_batch]
+                if batch:
+                    self._answer(batch)
+        if asked.error is not None:
+            raise asked.error
+        assert asked.completion is not None
+        return asked.completion
+
+    def _answer(self, batch: list[_Asked]) -> None:
+        try:
+            completions = (self._generate_one(batch[0]) if len(batch) == 1
+                           else self._generate_batch(batch))
+        except Exception as error:  # noqa: BLE001 - every waiting caller hears of it
+            completions = [error] * len(batch)
+        for asked, outcome in zip(batch, completions, strict=True):
+            if isinstance(outcome, Exception):
+                asked.error = outcome
+            else:
+                asked.completion = outcome
+            asked.answered.set()
+
+    def _generate_one(self, asked: _Asked) -> list[Completion | Exception]:
         import torch
 
         tokenizer, model = self.load()
-        limit = self.max_time_s if timeout_s is None else timeout_s
-        inputs = tokenizer(prompt, return_tensors="pt")
+        inputs = tokenizer(asked.prompt, return_tensors="pt")
         prompt_tokens = int(inputs.input_ids.shape[1])
-        # One generation at a time (two would only share the same cores); the clock starts
-        # when this call's turn comes, so waiting for another call is not its latency.
-        with self._lock, torch.inference_mode():
+        # The clock starts when this call's turn comes, so waiting for another call is not
+        # its latency.
+        with torch.inference_mode():
             started = time.perf_counter()
             output = model.generate(
-                **inputs, max_new_tokens=max_tokens, do_sample=False, max_time=limit,
-                stopping_criteria=[_StopAfterContent(tokenizer, prompt_tokens, stop)],
+                **inputs, max_new_tokens=asked.max_tokens, do_sample=False,
+                max_time=asked.limit,
+                stopping_criteria=[_StopAfterContent(tokenizer, prompt_tokens, asked.stop)],
                 pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
             elapsed = time.perf_counter() - started
         new_tokens = output[0][prompt_tokens:]
-        if elapsed >= limit:  # generate() stopped at max_time: the answer is cut short
-            raise ModelCallError(f"{self.model} timed out after {limit:g} s")
+        if elapsed >= asked.limit:  # generate() stopped at max_time: the answer is cut short
+            return [ModelCallError(f"{self.model} timed out after {asked.limit:g} s")]
         text = tokenizer.decode(new_tokens, skip_special_tokens=True).lstrip()
-        return Completion(
-            text=cut_at_stop(text, stop), adapter=self.adapter, model=self.model,
+        return [Completion(
+            text=cut_at_stop(text, asked.stop), adapter=self.adapter, model=self.model,
             prompt_tokens=prompt_tokens, completion_tokens=int(new_tokens.shape[0]),
-            latency_ms=int(elapsed * 1000))
+            latency_ms=int(elapsed * 1000))]
+
+    def _generate_batch(self, batch: list[_Asked]) -> list[Completion | Exception]:
+        """One generation for several prompts, padded on the left so that every row's
+        answer starts at the same position; each row stops at its own stop strings and token
+        budget, and the batch ends when every row has."""
+        import torch
+
+        tokenizer, model = self.load()
+        side = tokenizer.padding_side
+        tokenizer.padding_side = "left"
+        try:
+            inputs = tokenizer([asked.prompt for asked in batch], return_tensors="pt",
+                               padding=True)
+        finally:
+            tokenizer.padding_side = side
+        width = int(inputs.input_ids.shape[1])
+        limit = min(asked.limit for asked in batch)
+        rows = _StopEachRow(tokenizer, width, batch)
+        # Gemma's padding token is id 0, which ``or`` would pass over for the end token: a
+        # finished row must be filled with padding, not with ends, to be cut back exactly.
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (
+            tokenizer.eos_token_id)
+        with torch.inference_mode():
+            started = time.perf_counter()
+            output = model.generate(
+                **inputs, max_new_tokens=max(asked.max_tokens for asked in batch),
+                do_sample=False, max_time=limit, stopping_criteria=[rows], pad_token_id=pad)
+            elapsed = time.perf_counter() - started
+        answers: list[Completion | Exception] = []
+        for index, asked in enumerate(batch):
+            if not rows.done[index] and elapsed >= limit:
+                answers.append(ModelCallError(f"{self.model} timed out after {limit:g} s"))
+                continue
+            new_tokens = _without_padding(output[index][width:][:asked.max_tokens], pad)
+            text = tokenizer.decode(new_tokens, skip_special_tokens=True).lstrip()
+            answers.append(Completion(
+                text=cut_at_stop(text, asked.stop), adapter=self.adapter, model=self.model,
+                prompt_tokens=int(inputs.attention_mask[index].sum()),
+                completion_tokens=int(new_tokens.shape[0]), latency_ms=int(elapsed * 1000)))
+        return answers
+
+
+@dataclass
+class _Asked:
+    """A prompt waiting for the host, and what it got."""
+
+    prompt: str
+    max_tokens: int
+    stop: tuple[str, ...]
+    limit: float
+    answered: threading.Event = field(default_factory=threading.Event)
+    completion: Completion | None = None
+    error: Exception | None = None
+
+
+def _without_padding(tokens: Any, pad_token_id: int | None) -> Any:
+    """A finished row goes on being filled with padding until the batch ends."""
+    if pad_token_id is None:
+        return tokens
+    kept = (tokens != pad_token_id).nonzero()
+    return tokens[: int(kept[-1]) + 1] if len(kept) else tokens[:0]
 
 
 def _with_lora(model: Any, lora: LoraFile) -> Any:
@@ -187,3 +295,30 @@ class _StopAfterContent:
         done = bool(self.stop) and bool(text) and any(marker in text for marker in self.stop)
         return torch.full((input_ids.shape[0],), done, dtype=torch.bool,
                           device=input_ids.device)
+
+
+class _StopEachRow:
+    """Per row of a batch: done at its token budget, or at one of its stop strings once its
+    answer has begun (as ``_StopAfterContent``); ``done`` says which rows finished."""
+
+    def __init__(self, tokenizer: Any, width: int, batch: list[_Asked]) -> None:
+        self.tokenizer, self.width, self.batch = tokenizer, width, batch
+        self.done = [False] * len(batch)
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        generated = input_ids.shape[1] - self.width
+        for index, asked in enumerate(self.batch):
+            if self.done[index]:
+                continue
+            if generated >= asked.max_tokens:
+                self.done[index] = True
+                continue
+            text = self.tokenizer.decode(input_ids[index][self.width:],
+                                         skip_special_tokens=True).lstrip()
+            if asked.stop and text and any(marker in text for marker in asked.stop):
+                self.done[index] = True
+            elif int(input_ids[index][-1]) == self.tokenizer.eos_token_id:
+                self.done[index] = True
+        return torch.tensor(self.done, dtype=torch.bool, device=input_ids.device)

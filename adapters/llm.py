@@ -39,6 +39,28 @@ class LoadsWeights(Protocol):
     def prepare(self, say: Callable[[str], None]) -> None: ...
 
 
+@dataclass(frozen=True)
+class Likelihood:
+    """How likely a model finds a continuation after a prompt."""
+
+    logprob: float
+    """The continuation's tokens' log-probabilities (natural log), summed."""
+    tokens: int
+    """How many tokens the continuation has."""
+
+
+@runtime_checkable
+class ScoresLikelihood(Protocol):
+    """A model that can say how likely a text is, not only continue one. Optional: a local
+    host can; an OpenAI-compatible chat endpoint in general cannot, and whoever needs
+    likelihoods (the Reviewer) works without them there (``adapters.likelihoods``)."""
+
+    def loglikelihoods(self, rows: Sequence[tuple[str, str]]) -> list[Likelihood]:
+        """For each (prompt, continuation): log p(continuation | prompt). An empty prompt
+        scores the continuation on its own."""
+        ...
+
+
 class ModelCallError(RuntimeError):
     """The model gave no answer: a timeout, a refused request, an unreachable server."""
 
