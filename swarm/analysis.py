@@ -47,7 +47,9 @@ def compare_methods(message: TaskMessage, kit: Toolkit) -> TaskOutcome:
     rows = message.payload.get("figures", [])
     if not rows:
         raise PermanentTaskError("no paper yielded any figures to compare")
-    table = figures.comparison(rows, message.payload.get("papers"))
+    papers = message.payload.get("papers")
+    table = figures.comparison(rows, papers)
+    headlines = figures.headlines(rows, papers)
     rendered = figures.markdown(table)
     session = ModelSession(kit.model, message.task_id)
     narrative = tidy(session.ask("comparison narrative",
@@ -56,7 +58,8 @@ def compare_methods(message: TaskMessage, kit: Toolkit) -> TaskOutcome:
     return TaskOutcome(
         name="comparison of methods",
         parts=[TextPart(text=narrative or "(the model gave no narrative)"),
-               DataPart(data={"table": table.to_dict("records"), "markdown": rendered})],
+               DataPart(data={"table": table.to_dict("records"), "markdown": rendered,
+                              "headlines": headlines})],
         tokens=session.tokens,
         record=session.calls,
     )

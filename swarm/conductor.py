@@ -174,9 +174,12 @@ class Conductor:
         if compare is None or compare.state not in TERMINAL_STATES:
             return
         if compare.state is TaskState.COMPLETED:
+            # The debate argues over what the comparison shows (a headline built from the
+            # figures), not over the model's narrative of it, which may not hold.
+            claim = next(iter(compare.data.get("headlines", [])), compare.text)
             for persona in PERSONAS:
                 self._issue(f"critique.{persona}", "Critique_Claim",
-                            {"persona": persona, "claim": compare.text}, parent=self._id("compare"))
+                            {"persona": persona, "claim": claim}, parent=self._id("compare"))
         critiques = [self.tasks.get(self._id(f"critique.{p}")) for p in PERSONAS]
         if compare.state is TaskState.COMPLETED and not all(
                 t is not None and t.state not in ACTIVE_STATES for t in critiques):
@@ -203,6 +206,7 @@ class Conductor:
         done = compare.state is TaskState.COMPLETED
         return {"topic": self.topic, "summaries": summaries, "debate": debate,
                 "table": compare.data.get("markdown", "") if done else "",
+                "headlines": compare.data.get("headlines", []) if done else [],
                 "narrative": compare.text if done else ""}
 
     def _chain_done(self, fetch_id: str) -> bool:

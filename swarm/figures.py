@@ -116,7 +116,7 @@ def _classify(paper: str, sentence: str, match: re.Match[str]) -> Figure | None:
     if unit in SCALE:
         amount = value * SCALE[unit]
         if re.match(r"[\s-]*(?:trainable\s+)?param", after, re.IGNORECASE):
-            owner = _subject(before, last=True)
+            owner = _subject(before, last=True) or subject
             if re.match(r"[\s-]*(?:trainable\s+)?param\w*\s+model", after, re.IGNORECASE):
                 return figure("model_size", amount, "parameters", "model size")
             if re.search(r"fine-?tuning\s+of\s+$", before, re.IGNORECASE):
@@ -271,6 +271,34 @@ def comparison(figures: list[dict], papers: list[str] | None = None) -> pd.DataF
             "figures": len(group),
         })
     return pd.DataFrame(rows)
+
+
+def headlines(figures: list[dict], papers: list[str] | None = None) -> list[str]:
+    """What the comparison says across methods, as sentences built from the figures alone
+    (so they say nothing the papers do not): who trains the fewest parameters and the
+    smallest share, who reports the largest speedup, and who reports no figure at all."""
+    frame = table(figures)
+    said = []
+    for kind, largest, sentence in (
+            ("param_share", False, "{method} trains the smallest share of its model's "
+                                   "parameters ({value:g}%{on}) of the {count} methods that "
+                                   "report one."),
+            ("params", False, "{method} trains the fewest parameters ({human}{on}) of the "
+                              "{count} methods that report a count."),
+            ("speedup", True, "{method} reports the largest speedup ({value:g}×{on}) of the "
+                              "{count} methods that report one.")):
+        rows = frame[frame.kind == kind]
+        if rows.paper.nunique() < 2:
+            continue  # a comparison needs two methods
+        top = rows.loc[rows.value.idxmax() if largest else rows.value.idxmin()]
+        said.append(sentence.format(method=top.paper, value=top.value, human=_human(top.value),
+                                    on=f" on {top.subject}" if top.subject else "",
+                                    count=rows.paper.nunique()))
+    silent = sorted(set(papers or []) - set(frame.paper))
+    if silent:
+        said.append(f"{', '.join(silent)} report{'s' if len(silent) == 1 else ''} no figure "
+                    f"that could be read.")
+    return said
 
 
 def _best_scores(scores: pd.DataFrame) -> list[str]:

@@ -75,15 +75,17 @@ def synthesise_report(message: TaskMessage, kit: Toolkit) -> TaskOutcome:
                                 max_tokens=120, stop=prompts.STOP), 3)
     cited = sources.texts
     overview_checked = check(overview, cited, WORKED_EXAMPLES, tally)
-    # The comparison and the debate argue from the table: it is a source beside the passages.
+    # The comparison and the debate argue from the table: it is a source beside the passages,
+    # and so are its headlines (built from the figures, not generated).
     table = payload.get("table", "")
-    argued_from = [*cited, table]
+    headlines = payload.get("headlines", [])
+    argued_from = [*cited, table + "\n" + " ".join(headlines)]
     narrative = check(payload.get("narrative", ""), argued_from, WORKED_EXAMPLES, tally)
     debate = {persona: [sentence for point in payload.get("debate", {}).get(persona, [])
                         for sentence in check(point, argued_from, WORKED_EXAMPLES, tally)]
               for persona in prompts.PERSONAS}
     report = render(topic, Rendered(overview_checked, findings, table, narrative, debate,
-                                    sources, tally))
+                                    sources, tally, headlines))
     return TaskOutcome(
         name="report",
         parts=[TextPart(text=report),
@@ -103,6 +105,7 @@ class Rendered:
     debate: dict[str, list[Checked]]
     sources: Sources
     tally: Tally
+    headlines: list[str]
 
 
 def render(topic: str, parts: Rendered) -> str:
@@ -117,8 +120,11 @@ def render(topic: str, parts: Rendered) -> str:
 
     overview = " ".join(cite(s) for s in parts.overview if s.text)
     lines = [f"# {topic}: what the papers say", "", "## Synthesis", "",
-             overview or "_no sentence of the model's overview passed the check_", "",
-             "### Findings by method", ""]
+             overview or "_no sentence of the model's overview passed the check_", ""]
+    if parts.headlines:
+        lines += ["### How they compare (from the metrics table)", ""]
+        lines += [f"- {headline}" for headline in parts.headlines] + [""]
+    lines += ["### Findings by method", ""]
     for finding in parts.findings:
         said = " ".join(cite(s, n) for s, n in zip(finding.sentences, finding.citations,
                                                    strict=True) if s.text)

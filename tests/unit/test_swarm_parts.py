@@ -127,3 +127,18 @@ def test_a_table_row_is_read_cell_by_cell_under_its_header_and_a_ragged_row_is_n
             ("latency_s", 0.012, "EfficientNet-B0", "Latency")} <= found
     assert {(kind, measure) for kind, _, subject, measure in found
             if subject == "ResNet-50"} == {("percent", ""), ("table", "table cell")}
+
+
+def test_the_headlines_compare_methods_from_their_figures_and_name_the_silent_ones():
+    rows = figures.as_records(
+        figures.extract("lora", "LoRA trains 4.7M trainable parameters on GPT-3 175B.")
+        + figures.extract("ia3", "(IA)3 updates 0.01% of the model's parameters. It trains "
+                                 "0.6M trainable parameters on T0-3B.")
+        + figures.extract("prefix", "It tunes 0.1% of the parameters."))
+    said = figures.headlines(rows, papers=["adalora", "ia3", "lora", "prefix"])
+    assert said == [
+        "ia3 trains the smallest share of its model's parameters (0.01%) of the 2 methods "
+        "that report one.",
+        "ia3 trains the fewest parameters (600K on T0-3B) of the 2 methods that report a "
+        "count.",
+        "adalora reports no figure that could be read."]
