@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\[])")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\[\"])")
 NUMBER = re.compile(
     r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)(?:\s*(K|M|B|T|thousand|million|billion|trillion)\b)?"
     r"(?:\s*(%|×|x\b|times\b|-?fold\b|-?bits?\b|[KMGT]B\b))?")

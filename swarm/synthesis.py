@@ -116,7 +116,15 @@ def render(topic: str, parts: Rendered) -> str:
             number = sentence.citation + 1
         if number is None:
             return sentence.text
-        return sentence.text + (" [table]" if number > table_number else f" [{number}]")
+        marker = " [table]" if number > table_number else f" [{number}]"
+        # Inside the sentence's full stop, so that splitting the report into sentences
+        # keeps each citation with the sentence it belongs to.
+        quoted = sentence.text.startswith('"') and sentence.text.endswith('"')
+        body = sentence.text[1:-1] if quoted else sentence.text
+        if not body.endswith((".", "!", "?")):
+            return sentence.text + marker
+        words = f'"{body[:-1]}"' if quoted else body[:-1]
+        return f"{words}{marker}{body[-1]}"
 
     overview = " ".join(cite(s) for s in parts.overview if s.text)
     lines = [f"# {topic}: what the papers say", "", "## Synthesis", "",
