@@ -148,7 +148,7 @@ class EcologyWorker:
                      generation=job.generation)
             await message.ack()
             return
-        heartbeat = asyncio.create_task(_keep_alive(message, topology.task_ack_wait_s / 3))
+        heartbeat = asyncio.create_task(_keep_alive(message, topology.task_redelivery_s / 3))
         try:
             await self._work(job)
         except DomainError as error:

@@ -109,10 +109,22 @@ class Topology:
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=self.task_ack_wait_s,
             max_deliver=self.task_max_deliver,
-            # A message is redelivered at most max_deliver - 1 times; NATS servers before
-            # 2.10 refuse a backoff list longer than that.
-            backoff=list(self.task_backoff_s[:self.task_max_deliver - 1]),
+            backoff=self._task_backoff(),
         )
+
+    def _task_backoff(self) -> list[float]:
+        # A message is redelivered at most max_deliver - 1 times; NATS servers before 2.10
+        # refuse a backoff list longer than that.
+        return list(self.task_backoff_s[:self.task_max_deliver - 1])
+
+    @property
+    def task_redelivery_s(self) -> float:
+        """How long a work queue waits for a worker's ack (or ``in_progress``) before it
+        offers the task to another worker. Given a backoff list, JetStream makes its first
+        step the consumer's ack wait, whatever ``task_ack_wait_s`` says: a worker's heartbeat
+        must beat faster than this, or a task still running is worked twice."""
+        backoff = self._task_backoff()
+        return backoff[0] if backoff else self.task_ack_wait_s
 
 
 async def declare_at(nats_url: str, topology: Topology) -> None:

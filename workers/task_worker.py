@@ -95,10 +95,13 @@ class TaskWorker:
                 continue
         return self._claim(message)
 
-    def assignee_of(self, task_id: str) -> str | None:
-        """The agent the ledger says holds the task, if any (eventsourcing's
-        AggregateNotFoundError for a task it does not hold)."""
-        return self._task(task_id).assignee
+    def holder_of(self, task_id: str) -> str | None:
+        """The agent that must finish the task: its assignee while the task is open; None
+        while nobody holds it, and once it has ended, when any worker may take its message (a
+        claim of an ended task just acks it). Eventsourcing's AggregateNotFoundError for a
+        task the ledger does not hold."""
+        task = self._task(task_id)
+        return None if task.state.is_terminal else task.assignee
 
     def _task(self, task_id: str) -> Task:
         return self.service.ledger.repository.get(Task.id_for(task_id))

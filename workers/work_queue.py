@@ -65,10 +65,12 @@ class Crew:
         able = self.able(task.task_type)
         if not able:
             return None
-        # Every worker reads the same ledger, so the first can say who holds the task.
-        assignee = able[0].assignee_of(task.task_id)
-        if assignee is not None:
-            return self.workers.get(assignee)
+        # Every worker reads the same ledger, so the first can say who holds the task. The
+        # message of a task that has ended (its worker died before the ack) is anyone's to
+        # ack: bounced towards its assignee's process, it might never reach it.
+        holder = able[0].holder_of(task.task_id)
+        if holder is not None:
+            return self.workers.get(holder)
         return next((w for w in able if not self._busy[w.agent_id].locked()), able[0])
 
     def busy(self, worker: TaskWorker) -> asyncio.Semaphore:
@@ -136,10 +138,9 @@ async def process(crew: Crew, topology: Topology, body: dict[str, Any],
         await msg.reject()
         return
     if worker is None:
-        log.info("task for an agent another process hosts", task_id=task.task_id)
-        await msg.nack(delay=topology.task_redirect_delay_s)
+        await _pass_on(crew, topology, task, msg)
         return
-    heartbeat = asyncio.create_task(_keep_alive(msg, topology.task_ack_wait_s / 3))
+    heartbeat = asyncio.create_task(_keep_alive(msg, topology.task_redelivery_s / 3))
     try:
         async with crew.busy(worker):
             await _work(worker, topology, task, msg)
@@ -164,10 +165,11 @@ async def _work(worker: TaskWorker, topology: Topology, task: TaskMessage,
                  error=str(error))
         await msg.nack(delay=topology.task_ack_wait_s)
         return
+    if claim is Claim.DONE:
+        await msg.ack()
+        return
     if claim is not Claim.WORK:
-        log.info("task not for this worker", task_id=task.task_id, claim=claim.value)
-        await (msg.ack() if claim is Claim.DONE
-               else msg.nack(delay=topology.task_redirect_delay_s))
+        await _pass_on(worker, topology, task, msg)
         return
     try:
         await asyncio.to_thread(worker.perform, task)
@@ -186,6 +188,28 @@ async def _work(worker: TaskWorker, topology: Topology, task: TaskMessage,
             await msg.nack(delay=delay)
     else:
         await msg.ack()
+
+
+async def _pass_on(crew: Crew | TaskWorker, topology: Topology, task: TaskMessage,
+                   msg: NatsMessage) -> None:
+    """Leave a task another agent holds to that agent's process; on the queue's last
+    delivery, end it as failed instead. Its agent's process died mid-task and the
+    redeliveries kept landing elsewhere (each process pulls on its own rhythm): left alone,
+    the queue would drop the message after its last delivery and the task stay open for
+    good, where failing it ends it once, its stake forfeit as for any failure."""
+    deliveries = msg.raw_message.metadata.num_delivered
+    if deliveries < topology.task_max_deliver:
+        log.info("task for an agent another process hosts", task_id=task.task_id,
+                 delivery=deliveries)
+        await msg.nack(delay=topology.task_redirect_delay_s)
+        return
+    worker = crew if isinstance(crew, TaskWorker) else crew.able(task.task_type)[0]
+    reason = (f"its agent's process did not take it back: {deliveries} deliveries went to "
+              f"processes hosting other agents")
+    log.warning("task its agent never took back; failed", task_id=task.task_id,
+                deliveries=deliveries)
+    await asyncio.to_thread(worker.fail, task, reason)
+    await msg.ack()
 
 
 async def _keep_alive(msg: NatsMessage, every: float) -> None:

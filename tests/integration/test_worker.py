@@ -12,6 +12,7 @@ from pathlib import Path
 import nats
 
 from app.bootstrap import conninfo_to_url
+from domain.tasks import TextPart
 from handlers import commands as c
 from tests.builders import register
 from tests.integration.test_relay import relay_until_head
@@ -189,3 +190,75 @@ def test_a_task_longer_than_ack_wait_is_kept_alive_not_redelivered(container, se
                lambda: task_state(container, task_id).state == "completed")
     assert len(list(tmp_path.glob(f"{task_id}.*"))) == 1  # in_progress held it: one run
     assert queued(container) == 0
+
+
+def test_a_running_task_is_not_offered_to_another_process_of_its_agent(
+        container, service, tmp_path):
+    # JetStream takes a consumer's first backoff step (0.2 s here) as its ack wait, whatever
+    # ack_wait says (2 s): a heartbeat paced on ack_wait let the task go to the other worker
+    # of the same agent after 0.2 s, which ran it a second time.
+    fast_retries(container)
+    register(service, "worker-1", role="analyst")
+    task_id = service.execute(c.IssueTask(task_type="Slow_Echo", payload={
+        "seconds": 1.5, "trace_dir": str(tmp_path)})).ids["task_id"]
+    relay_until_head(container)
+    processes = [TaskWorker(container.service, "worker-1", test_handlers.HANDLERS)
+                 for _ in range(2)]
+
+    async def run_both():
+        brokers = [build_broker(container.endpoints.nats_url, container.topology, worker,
+                                ["Slow_Echo"]) for worker in processes]
+        for broker in brokers:
+            await broker.start()
+        try:
+            deadline = time.monotonic() + 30
+            while task_state(container, task_id).state != "completed":
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+        finally:
+            for broker in brokers:
+                await broker.stop()
+
+    asyncio.run(run_both())
+    assert len(list(tmp_path.glob(f"{task_id}.*"))) == 1
+    assert queued(container) == 0
+
+
+def test_the_message_of_a_task_that_ended_is_acked_by_a_worker_of_another_agent(
+        container, service, tmp_path):
+    # Its worker recorded the result and was killed before the ack: the message comes back,
+    # maybe only ever to processes that host other agents (each pulls on its own rhythm).
+    fast_retries(container)
+    register(service, "worker-1", "worker-2", role="analyst")
+    task_id = service.execute(c.IssueTask(task_type="Slow_Echo", payload={
+        "trace_dir": str(tmp_path)})).ids["task_id"]
+    service.execute_batch([
+        c.AssignTask(task_id=task_id, agent_id="worker-1"),
+        c.StartTask(task_id=task_id, agent_id="worker-1"),
+        c.RecordArtifact(task_id=task_id, parts=[TextPart(text="done")]),
+        c.CompleteTask(task_id=task_id)])
+    relay_until_head(container)
+    work_until(container, "worker-2", test_handlers.HANDLERS, ["Slow_Echo"],
+               lambda: queued(container) == 0)
+    assert not list(tmp_path.iterdir())  # acked, not worked again
+    assert task_events(container, task_id).count("TaskCompleted") == 1
+
+
+def test_a_task_whose_agent_never_takes_it_back_ends_failed_on_its_last_delivery(
+        container, service, tmp_path):
+    # worker-1 claimed it and its process died mid-task; every redelivery lands on the
+    # process of worker-2, which passes it on until the queue's last delivery.
+    fast_retries(container, task_max_deliver=3, task_redirect_delay_s=0.2)
+    register(service, "worker-1", "worker-2", role="analyst")
+    task_id = service.execute(c.IssueTask(task_type="Slow_Echo", payload={
+        "trace_dir": str(tmp_path)})).ids["task_id"]
+    service.execute_batch([c.AssignTask(task_id=task_id, agent_id="worker-1"),
+                           c.StartTask(task_id=task_id, agent_id="worker-1")])
+    relay_until_head(container)
+    work_until(container, "worker-2", test_handlers.HANDLERS, ["Slow_Echo"],
+               lambda: queued(container) == 0)
+    assert task_state(container, task_id).state == "failed"
+    [failed] = [e for e in container.ledger.events.get(f"task/{task_id}")
+                if type(e).__name__ == "TaskFailed"]
+    assert "did not take it back: 3 deliveries" in failed.reason
+    assert not list(tmp_path.iterdir())  # worker-2 never worked worker-1's task
