@@ -101,7 +101,7 @@ def _may_hold_nul(command: BaseModel) -> bool:
     the cost of walking it in Python) escapes one as ``\\u0000``. True sends it to
     ``_nul_at``, which says where (a literal backslash-u0000 in a text is a false alarm)."""
     try:
-        return b"\\u0000" in command.__pydantic_serializer__.to_json(command)
+        return b"\\u0000" in command.__pydantic_serializer__.to_json(command, warnings=False)
     except ValueError:  # a value JSON cannot hold (raw bytes in a payload): walk it
         return True
 

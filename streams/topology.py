@@ -52,6 +52,16 @@ class Topology:
         return f"{self.namespace.upper()}_TASKS" if self.namespace else "TASKS"
 
     @property
+    def dead_tasks_stream(self) -> str:
+        return f"{self.namespace.upper()}_TASKS_DEAD" if self.namespace else "TASKS_DEAD"
+
+    @property
+    def dead_task_subjects(self) -> str:
+        """JetStream's advisory that a task message has had its last delivery: kept in a
+        stream of its own, so that it waits for a worker even when none was up to hear it."""
+        return f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{self.tasks_stream}.*"
+
+    @property
     def ledger_subjects(self) -> str:
         return f"{self._prefix}ledger.>"
 
@@ -85,6 +95,28 @@ class Topology:
             storage=StorageType.FILE,
             num_replicas=self.replicas,
             duplicate_window=self.duplicate_window_s,
+        )
+
+    def dead_tasks_stream_config(self) -> StreamConfig:
+        return StreamConfig(
+            name=self.dead_tasks_stream,
+            subjects=[self.dead_task_subjects],
+            retention=RetentionPolicy.WORK_QUEUE,
+            storage=StorageType.FILE,
+            num_replicas=self.replicas,
+        )
+
+    @property
+    def dead_tasks_durable(self) -> str:
+        return "dead-tasks"
+
+    def dead_tasks_consumer_config(self) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=self.dead_tasks_durable,
+            filter_subject=self.dead_task_subjects,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.task_ack_wait_s,
         )
 
     @property
@@ -138,7 +170,8 @@ async def declare_at(nats_url: str, topology: Topology) -> None:
 
 async def declare(js: JetStreamContext, topology: Topology) -> None:
     """Create the streams, or bring their configuration up to date."""
-    for config in (topology.ledger_stream_config(), topology.tasks_stream_config()):
+    for config in (topology.ledger_stream_config(), topology.tasks_stream_config(),
+                   topology.dead_tasks_stream_config()):
         try:
             await js.stream_info(config.name)
         except nats.js.errors.NotFoundError:

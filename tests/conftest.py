@@ -82,7 +82,7 @@ async def delete_streams(nats_url: str, topology) -> None:
     client = await nats.connect(nats_url)
     try:
         js = client.jetstream()
-        for stream in (topology.ledger_stream, topology.tasks_stream):
+        for stream in (topology.ledger_stream, topology.tasks_stream, topology.dead_tasks_stream):
             with contextlib.suppress(nats.js.errors.NotFoundError):
                 await js.delete_stream(stream)
         with contextlib.suppress(nats.js.errors.NotFoundError):

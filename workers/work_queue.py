@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import nats.errors
+import nats.js.errors
+import orjson
 import structlog
 from eventsourcing.application import AggregateNotFoundError
 from faststream.middlewares import AckPolicy
@@ -99,6 +101,16 @@ def build_broker(nats_url: str, topology: Topology, worker: TaskWorker | Crew,
             title=f"work {task_type}",
             description=f"Workers of {task_type} share one durable consumer.",
         )(handle)
+    broker.subscriber(
+        topology.dead_task_subjects,
+        stream=JStream(topology.dead_tasks_stream, declare=False),
+        durable=topology.dead_tasks_durable,
+        config=topology.dead_tasks_consumer_config(),
+        pull_sub=PullSub(batch_size=1, timeout=1.0),
+        ack_policy=AckPolicy.MANUAL,
+        title="end dead tasks",
+        description="Tasks whose queue gave up (its last delivery went unacked) end failed.",
+    )(_bury_handler(crew, topology, broker))
     return broker
 
 
@@ -188,6 +200,42 @@ async def _work(worker: TaskWorker, topology: Topology, task: TaskMessage,
             await msg.nack(delay=delay)
     else:
         await msg.ack()
+
+
+def _bury_handler(crew: Crew, topology: Topology, broker: NatsBroker) -> Any:
+    async def handle(body: dict[str, Any], msg: NatsMessage) -> None:
+        await bury(crew, topology, broker.connection.jetstream(), body, msg)
+
+    return handle
+
+
+async def bury(crew: Crew, topology: Topology, js: Any, advisory: dict[str, Any],
+               msg: NatsMessage) -> None:
+    """End the task of a message its queue gave up on, and take the message off the queue.
+
+    JetStream stops offering a message after its last delivery; if that delivery's worker
+    was killed (or passed it on), nothing else would ever end the task. The server's
+    advisory is kept in a stream of its own, so whichever worker is up reads it, fails the
+    task (unless it ended meanwhile) and deletes the message."""
+    sequence = advisory.get("stream_seq")
+    try:
+        stored = await js.get_msg(topology.tasks_stream, sequence)
+    except nats.js.errors.NotFoundError:  # acked after all, or buried already
+        await msg.ack()
+        return
+    try:
+        task = TaskMessage.from_cloud_event(orjson.loads(stored.data))
+    except (KeyError, TypeError, ValueError, ValidationError) as error:
+        log.error("unreadable dead task message; deleted", error=str(error))
+    else:
+        worker = next(iter(crew.workers.values()))
+        reason = (f"its work queue gave up after {advisory.get('deliveries')} deliveries: "
+                  f"the last went unacknowledged")
+        log.warning("task its queue gave up on; failed", task_id=task.task_id)
+        await asyncio.to_thread(worker.fail, task, reason)
+    with contextlib.suppress(nats.js.errors.NotFoundError):
+        await js.delete_msg(topology.tasks_stream, sequence)
+    await msg.ack()
 
 
 async def _pass_on(crew: Crew | TaskWorker, topology: Topology, task: TaskMessage,

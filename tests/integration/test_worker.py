@@ -14,6 +14,7 @@ import nats
 from app.bootstrap import conninfo_to_url
 from domain.tasks import TextPart
 from handlers import commands as c
+from streams.topology import declare
 from tests.builders import register
 from tests.integration.test_relay import relay_until_head
 from tests.support import task_handlers as test_handlers
@@ -262,3 +263,41 @@ def test_a_task_whose_agent_never_takes_it_back_ends_failed_on_its_last_delivery
                 if type(e).__name__ == "TaskFailed"]
     assert "did not take it back: 3 deliveries" in failed.reason
     assert not list(tmp_path.iterdir())  # worker-2 never worked worker-1's task
+
+
+def test_a_task_whose_last_delivery_dies_unacknowledged_is_ended_by_any_worker_after(
+        container, service, tmp_path):
+    # Its last delivery went to a worker that was killed before it could ack or fail it:
+    # JetStream offers the message no more, and the advisory it publishes when next asked
+    # waits in TASKS_DEAD for whichever worker reads it.
+    fast_retries(container, task_max_deliver=2)
+    register(service, "worker-1", role="analyst")
+    task_id = service.execute(c.IssueTask(task_type="Slow_Echo", payload={
+        "trace_dir": str(tmp_path)})).ids["task_id"]
+    relay_until_head(container)
+    topology = container.topology
+
+    async def take_and_die_twice() -> None:
+        client = await nats.connect(container.endpoints.nats_url)
+        js = client.jetstream()
+        await declare(js, topology)
+        await js.add_consumer(topology.tasks_stream,
+                              config=topology.worker_consumer_config("Slow_Echo"))
+        pull = await js.pull_subscribe_bind(topology.worker_durable("Slow_Echo"),
+                                            stream=topology.tasks_stream)
+        for _ in range(2):  # fetched, never acked: as a worker killed at once
+            await pull.fetch(1, timeout=10)
+        await client.close()
+
+    asyncio.run(take_and_die_twice())
+    time.sleep(0.5)  # the last delivery's ack wait runs out
+    assert queued(container) == 1  # still on the queue, offered to nobody
+    # The next worker's pull makes the server notice, and the worker reads the advisory.
+    work_until(container, "worker-1", test_handlers.HANDLERS, ["Slow_Echo"],
+               lambda: task_state(container, task_id).state == "failed")
+    [failed] = [e for e in container.ledger.events.get(f"task/{task_id}")
+                if type(e).__name__ == "TaskFailed"]
+    assert "gave up after 2 deliveries" in failed.reason
+    work_until(container, "worker-1", test_handlers.HANDLERS, ["Slow_Echo"],
+               lambda: queued(container) == 0)
+    assert not list(tmp_path.iterdir())
