@@ -14,7 +14,8 @@ On fresh embedded servers, with the pilot corpus:
    from the Reviewer's deterministic check (grounding, length, variety), not from the model
    being measured.
    Their ``completeness`` is the rubric's score, where harvested samples carry the review's
-   full quality (rubric and model grade), as ``learning.harvest`` labels them;
+   full quality (faithfulness x (0.8 form + 0.2 the host's likelihood)), as
+   ``learning.harvest`` labels them;
 4. the reward model, then the dual-channel adapter (SFT + preference), each update gated by
    the ledger, and its deployment, which the RHI allows or refuses;
 5. the same-compute baseline: an SFT-only adapter that reads as many sequences per step as the
@@ -236,8 +237,7 @@ class Review:
     run's one Compare_Methods and Synthesise_Report."""
     rubric: float
     quality: float
-    """The Reviewer's full quality, 0..1.5: 0.7 rubric + 0.3 the model's own grade."""
-    grade: int | None
+    """The Reviewer's full quality, 0..1.5: faithfulness x (0.8 form + 0.2 likelihood)."""
 
 
 def reviews_of(container: Container, run_id: str) -> dict[tuple[str, str], Review]:
@@ -260,7 +260,7 @@ def reviews_of(container: Container, run_id: str) -> dict[tuple[str, str], Revie
                 subject = target.payload.get("paper") or target.payload.get("persona") or ""
                 found[(target.task_type, subject)] = Review(
                     target.task_type, subject, float(part.data["rubric"]),
-                    float(part.data["quality"]), part.data.get("grade"))
+                    float(part.data["quality"]))
     return found
 
 
@@ -908,8 +908,8 @@ def closed_loop(console: Console, container: Container, papers: dict[str, str],
             "paired by (task type, paper)", reviews, lambda r: r.rubric)
         console.print(rubric_table)
         quality_table, _ = comparison_table(
-            "Reviewer's FULL quality (0..1.5) = 0.7 rubric + 0.3 model grade: in B and C the "
-            "grader is the adapted model itself", reviews, lambda r: r.quality)
+            "Reviewer's FULL quality (0..1.5) = faithfulness x (0.8 form + 0.2 likelihood): in "
+            "B and C the likelihood is the adapted model's own", reviews, lambda r: r.quality)
         console.print(quality_table)
         kept = training_data(container, held_out_config(dual_config).training_set).pairs
         result, skipped = None, ""

@@ -9,6 +9,10 @@ pilot corpus in the same session, on fresh embedded servers:
     python -m bench.research              # both runs, six papers
     python -m bench.research --papers 2   # fewer papers
     python -m bench.research --baseline-only
+
+It ends with the Reviewer's quality on its labelled set (``swarm.review_set``): how well its
+scores separate good artifacts from deliberately corrupted ones (ROC AUC), scored with the
+Gemma host's likelihoods (the rubric only with --baseline-only).
 """
 
 from __future__ import annotations
@@ -101,6 +105,58 @@ def measure(name: str, model: LanguageModel, papers: int) -> dict[str, Any]:
                 "tasks": len(conductor.tasks), "report": report_of(conductor) is not None}
 
 
+def reviewer_quality(model: LanguageModel | None) -> dict[str, Any]:
+    """The Reviewer on its labelled set: ROC AUC of good against corrupted artifacts, overall
+    and per corruption kind, for its quality as scored with ``model``'s likelihoods (the
+    rubric only when it has none), for the rubric alone and for the likelihood alone."""
+    from adapters.likelihoods import likelihoods_of
+    from swarm.review_set import auc_by_kind, labelled_set, score_set
+
+    items = labelled_set()
+    likelihoods = likelihoods_of(model) if model is not None else None
+    load = getattr(model, "load", None)
+    if load is not None:
+        load()  # not the scoring's time
+    started = time.perf_counter()
+    scored = score_set(items, likelihoods)
+    seconds = time.perf_counter() - started
+    auc = {"quality": auc_by_kind(scored, lambda s: s.quality),
+           "rubric only": auc_by_kind(scored, lambda s: s.rubric)}
+    if any(s.pmi is not None for s in scored):
+        # Over the model-written prose only: figures found by pattern, and artifacts with
+        # nothing written, have no likelihood.
+        auc["likelihood only"] = auc_by_kind(scored, lambda s: s.pmi)
+    kinds: dict[str, int] = defaultdict(int)
+    with_likelihood: dict[str, int] = defaultdict(int)
+    for s in scored:
+        kinds[s.item.kind] += 1
+        with_likelihood[s.item.kind] += s.pmi is not None
+    return {"model": getattr(likelihoods, "model", None), "items": len(items),
+            "kinds": dict(kinds), "with_likelihood": dict(with_likelihood),
+            "seconds": seconds, "auc": auc}
+
+
+def print_reviewer_quality(console: Console, result: dict[str, Any]) -> None:
+    table = Table(title=f"Reviewer AUC on its labelled set ({result['items']} artifacts; "
+                        f"likelihoods: {result['model'] or 'none, rubric only'}; scored in "
+                        f"{result['seconds']:.0f} s)")
+    table.add_column("corruption", justify="left")
+    table.add_column("items", justify="right")
+    for column in result["auc"]:
+        table.add_column(f"AUC {column}", justify="right")
+    def count(kinds: dict[str, int], kind: str) -> str:
+        bad = (sum(n for k, n in kinds.items() if k != "good") if kind == "all"
+               else kinds.get(kind, 0))
+        return f"{bad} vs {kinds.get('good', 0)} good"
+
+    for kind in result["auc"]["quality"]:
+        cells = [f"{auc[kind]:.3f}" if kind in auc else "" for auc in result["auc"].values()]
+        if "likelihood only" in result["auc"] and kind in result["auc"]["likelihood only"]:
+            cells[-1] += f" ({count(result['with_likelihood'], kind)})"
+        table.add_row(kind, count(result["kinds"], kind), *cells)
+    console.print(table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--papers", type=int, default=len(PILOT), choices=range(1, 7))
@@ -137,6 +193,12 @@ def main() -> None:
         console.print(f"gemma run / baseline run wall time: {gemma['wall'] / base['wall']:.1f}×; "
                       f"model share of the gemma run: "
                       f"{gemma['watch'].seconds['model'] / gemma['wall']:.0%}")
+    if args.baseline_only:
+        print_reviewer_quality(console, reviewer_quality(None))
+    else:
+        from adapters.gemma_host import GemmaHost
+
+        print_reviewer_quality(console, reviewer_quality(GemmaHost()))
 
 
 if __name__ == "__main__":

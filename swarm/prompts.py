@@ -55,17 +55,3 @@ Topic: {topic}
 Summaries:
 {summaries}
 Overview:"""
-
-GRADE = """Rate how faithful and useful the artifact is for its task, from 1 (useless) to 5 (excellent).
-
-Task: Summarise_Paper
-Artifact: LoRA trains low-rank matrices while freezing the weights, cutting trainable parameters by 10,000 times.
-Rating: 5
-
-Task: Summarise_Paper
-Artifact: the the the paper paper
-Rating: 1
-
-Task: {task_type}
-Artifact: {artifact}
-Rating:"""
