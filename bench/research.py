@@ -1,18 +1,23 @@
-"""Where a research run's wall time goes: the model, the ledger, the embeddings, the vector
-store, and the rest (queues, PDFs, the agents' own code). Two runs of the swarm over the
-pilot corpus in the same session, on fresh embedded servers:
+"""A research run measured: where its wall time goes (the model, the ledger, the embeddings,
+the vector store, the rest), how far its output can be trusted, and what batching the
+host's prompts saves. On each bundled corpus (pilot: PEFT; vision: efficient image
+classification), on fresh embedded servers:
 
 - baseline: a scripted OpenAI-compatible server on loopback answers instantly, so the run's
   time is the system's own (ledger, relay, queues, embeddings, Qdrant);
-- gemma: the local Gemma 3 270M host on the CPU, as `karma research run` uses it.
+- gemma: the local Gemma 3 270M host on the CPU, as `karma research run` uses it, with the
+  prompts of agents working at the same time batched; on the pilot corpus also one prompt at
+  a time (``max_batch=1``), the same run before batching.
 
-    python -m bench.research              # both runs, six papers
-    python -m bench.research --papers 2   # fewer papers
-    python -m bench.research --baseline-only
+Quality (``bench.research_quality``): the share of numbers in the report's prose found in
+the passages they cite, the Metrician's recall of the corpus's gold figures, the methods the
+comparison covers, and the triples a KARMA enrichment of the first papers' abstracts accepts
+(gemma runs). It ends with the Reviewer's ROC AUC on its labelled set (``swarm.review_set``):
+good artifacts against deliberately corrupted ones, scored with the host's likelihoods.
 
-It ends with the Reviewer's quality on its labelled set (``swarm.review_set``): how well its
-scores separate good artifacts from deliberately corrupted ones (ROC AUC), scored with the
-Gemma host's likelihoods (the rubric only with --baseline-only).
+    python -m bench.research                   # both corpora: about 15 minutes on 2 cores
+    python -m bench.research --corpus pilot    # one corpus
+    python -m bench.research --baseline-only   # no Gemma: the system's own time and quality
 """
 
 from __future__ import annotations
@@ -33,11 +38,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from adapters import embedded_nats, embedded_postgres
+from adapters.gemma_host import GemmaHost
 from adapters.llm import LanguageModel, OpenAICompatibleModel
 from app.bootstrap import Container
 from app.settings import Settings
+from bench import research_quality as quality
+from swarm import corpora
 from swarm.conductor import paper_slugs
-from swarm.corpus import PILOT, write_pdf
 from swarm.runtime import ResearchRun, build_toolkit, report_of
 from tests.support.openai_server import research_script, serving
 
@@ -72,12 +80,17 @@ class Stopwatch:
         setattr(owner, method, timed)
 
 
-def measure(name: str, model: LanguageModel, papers: int) -> dict[str, Any]:
+TOPICS = {"pilot": "parameter-efficient fine-tuning (PEFT)",
+          "vision": "efficient image classification"}
+
+
+def measure(name: str, model: LanguageModel, corpus_name: str,
+            enrich: bool = False) -> dict[str, Any]:
+    corpus = corpora.corpus(corpus_name)
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder)
-        corpus = home / "corpus"
-        corpus.mkdir()
-        paths = [write_pdf(paper, corpus) for paper in PILOT[:papers]]
+        paths = corpus.write(home / "corpus")
+        papers = paper_slugs(paths)
         container = Container(Settings(home=home / "karma"))
         kit = build_toolkit(container.settings, model)
         watch = Stopwatch()
@@ -85,24 +98,33 @@ def measure(name: str, model: LanguageModel, papers: int) -> dict[str, Any]:
             warm = time.perf_counter()
             kit.warm_up()  # before the stopwatches: loading is its own column
             warm_s = time.perf_counter() - warm
-            watch.wrap(kit.model, "complete", "model", exclusive=True)
+            if isinstance(model, GemmaHost):
+                # The host's own busy time, batch by batch (its calls overlap while they
+                # wait to be batched, so timing each call would count the waiting).
+                watch.wrap(model, "_answer", "model")
+            else:
+                watch.wrap(kit.model, "complete", "model", exclusive=True)
             watch.wrap(kit.embedder, "embed", "embeddings", exclusive=True)
             watch.wrap(kit.passages, "add", "vector store", exclusive=True)
             watch.wrap(kit.passages, "search", "vector store", exclusive=True)
             watch.wrap(container.service, "execute_batch", "ledger writes")
             started = time.perf_counter()
-            conductor = asyncio.run(ResearchRun(container, kit, "PEFT", f"rs-bench-{name}").run(
-                {slug: str(p) for slug, p in paper_slugs(paths).items()}, timeout_s=3600))
+            conductor = asyncio.run(ResearchRun(
+                container, kit, TOPICS[corpus_name], f"rs-bench-{name}").run(
+                {slug: str(p) for slug, p in papers.items()}, timeout_s=3600))
             wall = time.perf_counter() - started
+            report = report_of(conductor)
+            trust = quality.measure(conductor, report or "", papers, corpus)
+            enriched = (quality.enrich_abstracts(container.service, model, corpus)
+                        if enrich else None)
         finally:
             kit.passages.close()
             container.close()
-            from adapters import embedded_nats, embedded_postgres
-
             embedded_postgres.stop(home / "karma" / "postgres")
             embedded_nats.stop(home / "karma" / "nats")
-        return {"name": name, "wall": wall, "warm": warm_s, "watch": watch,
-                "tasks": len(conductor.tasks), "report": report_of(conductor) is not None}
+        return {"name": name, "corpus": corpus_name, "wall": wall, "warm": warm_s,
+                "watch": watch, "tasks": len(conductor.tasks), "report": report is not None,
+                "quality": trust, "enriched": enriched}
 
 
 def reviewer_quality(model: LanguageModel | None) -> dict[str, Any]:
@@ -159,21 +181,32 @@ def print_reviewer_quality(console: Console, result: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--papers", type=int, default=len(PILOT), choices=range(1, 7))
+    parser.add_argument("--corpus", choices=sorted(TOPICS), action="append",
+                        help="a bundled corpus (repeatable; default: every one)")
     parser.add_argument("--baseline-only", action="store_true")
     args = parser.parse_args()
-    console = Console(width=120)
+    console = Console(width=140)
     results = []
-    with serving(research_script) as server:
-        results.append(measure("baseline", OpenAICompatibleModel(server.url, "scripted"),
-                               args.papers))
-    if not args.baseline_only:
-        from adapters.gemma_host import GemmaHost
+    for corpus_name in args.corpus or sorted(TOPICS):
+        with serving(research_script) as server:
+            results.append(measure(f"{corpus_name}-baseline",
+                                   OpenAICompatibleModel(server.url, "scripted"), corpus_name))
+        if args.baseline_only:
+            continue
+        results.append(measure(f"{corpus_name}-gemma", GemmaHost(), corpus_name, enrich=True))
+        if corpus_name == "pilot":
+            results.append(measure(f"{corpus_name}-gemma-one-at-a-time",
+                                   GemmaHost(max_batch=1), corpus_name))
+    print_parts(console, results)
+    print_quality(console, results)
+    print_batching(console, results)
+    print_reviewer_quality(console, reviewer_quality(None if args.baseline_only
+                                                     else GemmaHost()))
 
-        results.append(measure("gemma", GemmaHost(), args.papers))
 
-    table = Table(title=f"Research run over {args.papers} pilot papers on {os.cpu_count()} "
-                        f"cores (seconds spent in each part, summed over the agents' threads; % of the run's wall time)")
+def print_parts(console: Console, results: list[dict[str, Any]]) -> None:
+    table = Table(title=f"Where a research run's time goes, on {os.cpu_count()} cores (seconds "
+                        f"in each part, summed over the agents' threads; % of the wall time)")
     for column in ("run", "tasks", "report", "wall s", "model", "ledger writes", "embeddings",
                    "vector store", "model load s"):
         table.add_column(column, justify="left" if column == "run" else "right")
@@ -188,17 +221,38 @@ def main() -> None:
                       f"{r['wall']:.1f}", cell("model"), cell("ledger writes"),
                       cell("embeddings"), cell("vector store"), f"{r['warm']:.1f}")
     console.print(table)
-    if len(results) == 2:
-        base, gemma = results
-        console.print(f"gemma run / baseline run wall time: {gemma['wall'] / base['wall']:.1f}×; "
-                      f"model share of the gemma run: "
-                      f"{gemma['watch'].seconds['model'] / gemma['wall']:.0%}")
-    if args.baseline_only:
-        print_reviewer_quality(console, reviewer_quality(None))
-    else:
-        from adapters.gemma_host import GemmaHost
 
-        print_reviewer_quality(console, reviewer_quality(GemmaHost()))
+
+def print_quality(console: Console, results: list[dict[str, Any]]) -> None:
+    table = Table(title="What the runs produced, checked from outside the swarm")
+    for column in ("run", "numbers in the prose found in the cited passages (aim 100%)",
+                   "gold figures recalled", "methods with figures", "triples accepted",
+                   "enrichment s"):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    for r in results:
+        q: quality.Quality = r["quality"]
+        enriched: quality.Enriched | None = r["enriched"]
+        table.add_row(
+            r["name"], f"{q.numbers_found}/{q.numbers_stated} ({q.number_share:.0%})",
+            f"{q.gold_recalled}/{q.gold_total} ({q.recall:.0%})",
+            f"{q.methods_with_figures}/{q.methods}",
+            f"{enriched.accepted} of {enriched.proposed} proposed" if enriched else "",
+            f"{enriched.seconds:.0f}" if enriched else "")
+    console.print(table)
+    for r in results:
+        for sentence in r["quality"].unsupported:
+            console.print(f"[{r['name']}] a number not in its cited source: {sentence[:160]}")
+
+
+def print_batching(console: Console, results: list[dict[str, Any]]) -> None:
+    by_name = {r["name"]: r for r in results}
+    batched, single = by_name.get("pilot-gemma"), by_name.get("pilot-gemma-one-at-a-time")
+    if batched and single:
+        console.print(f"batching the host's prompts: pilot run {single['wall']:.1f} s one at a "
+                      f"time -> {batched['wall']:.1f} s batched "
+                      f"({single['wall'] / batched['wall']:.2f}x), on {os.cpu_count()} cores")
+
+
 
 
 if __name__ == "__main__":

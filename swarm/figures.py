@@ -260,9 +260,9 @@ def comparison(figures: list[dict], papers: list[str] | None = None) -> pd.DataF
         rows.append({
             "method": paper,
             "trainable params": _counts(group[group.kind == "params"]),
-            "param share %": f"{share.min():g}" if not share.empty else "",
+            "param share %": f"{share.min():g}%" if not share.empty else "",
             "model size": _counts(group[group.kind == "model_size"]),
-            "memory named (GB)": ", ".join(f"{value:g}" for value in memory),
+            "memory named (GB)": ", ".join(f"{value:g} GB" for value in memory),
             "best score": "; ".join(
                 _best_scores(group[group.kind == "score"])
                 + [f"{r.value:g}% of {r.subject}" for r in relative.itertuples()]
@@ -274,26 +274,30 @@ def comparison(figures: list[dict], papers: list[str] | None = None) -> pd.DataF
 
 
 def headlines(figures: list[dict], papers: list[str] | None = None) -> list[str]:
-    """What the comparison says across methods, as sentences built from the figures alone
-    (so they say nothing the papers do not): who trains the fewest parameters and the
-    smallest share, who reports the largest speedup, and who reports no figure at all."""
+    """What the comparison says across methods, as sentences built from the figures alone,
+    each figure written as the comparison table writes it (so they say nothing the table
+    does not): who trains the smallest share and the fewest parameters, who reports the
+    largest speedup, against the others that report one, and who reports no figure at all."""
     frame = table(figures)
     said = []
-    for kind, largest, sentence in (
-            ("param_share", False, "{method} trains the smallest share of its model's "
-                                   "parameters ({value:g}%{on}) of the {count} methods that "
-                                   "report one."),
-            ("params", False, "{method} trains the fewest parameters ({human}{on}) of the "
-                              "{count} methods that report a count."),
-            ("speedup", True, "{method} reports the largest speedup ({value:g}×{on}) of the "
-                              "{count} methods that report one.")):
+    for kind, largest, what, shown in (
+            ("param_share", False, "trains the smallest share of its model's parameters",
+             lambda row: f"{row.value:g}%"),
+            ("params", False, "trains the fewest parameters",
+             lambda row: f"{_human(row.value)} on {row.subject}" if row.subject
+             else _human(row.value)),
+            ("speedup", True, "reports the largest speedup", lambda row: f"{row.value:g}×")):
         rows = frame[frame.kind == kind]
         if rows.paper.nunique() < 2:
             continue  # a comparison needs two methods
-        top = rows.loc[rows.value.idxmax() if largest else rows.value.idxmin()]
-        said.append(sentence.format(method=top.paper, value=top.value, human=_human(top.value),
-                                    on=f" on {top.subject}" if top.subject else "",
-                                    count=rows.paper.nunique()))
+        best = {}
+        for paper, of_paper in rows.groupby("paper", sort=True):
+            best[paper] = of_paper.loc[of_paper.value.idxmax() if largest
+                                       else of_paper.value.idxmin()]
+        ranked = sorted(best.values(), key=lambda row: row.value, reverse=largest)
+        top, others = ranked[0], ranked[1:]
+        said.append(f"{top.paper} {what} ({shown(top)}), against "
+                    + ", ".join(f"{row.paper} ({shown(row)})" for row in others) + ".")
     silent = sorted(set(papers or []) - set(frame.paper))
     if silent:
         said.append(f"{', '.join(silent)} report{'s' if len(silent) == 1 else ''} no figure "

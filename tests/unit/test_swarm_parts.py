@@ -137,8 +137,9 @@ def test_the_headlines_compare_methods_from_their_figures_and_name_the_silent_on
         + figures.extract("prefix", "It tunes 0.1% of the parameters."))
     said = figures.headlines(rows, papers=["adalora", "ia3", "lora", "prefix"])
     assert said == [
-        "ia3 trains the smallest share of its model's parameters (0.01%) of the 2 methods "
-        "that report one.",
-        "ia3 trains the fewest parameters (600K on T0-3B) of the 2 methods that report a "
-        "count.",
+        "ia3 trains the smallest share of its model's parameters (0.01%), against prefix "
+        "(0.1%).",
+        "ia3 trains the fewest parameters (600K on T0-3B), against lora (4.7M on GPT-3 175B).",
         "adalora reports no figure that could be read."]
+    table = figures.markdown(figures.comparison(rows, ["adalora", "ia3", "lora", "prefix"]))
+    assert "| ia3 | 600K on T0-3B | 0.01% |" in table  # each headline's figure, as shown
