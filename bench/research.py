@@ -110,7 +110,7 @@ def measure(name: str, model: LanguageModel, corpus_name: str,
             watch.wrap(container.service, "execute_batch", "ledger writes")
             started = time.perf_counter()
             conductor = asyncio.run(ResearchRun(
-                container, kit, TOPICS[corpus_name], f"rs-bench-{name}").run(
+                container, kit, TOPICS[corpus_name], f"rs-{name}").run(
                 {slug: str(p) for slug, p in papers.items()}, timeout_s=3600))
             wall = time.perf_counter() - started
             report = report_of(conductor)
@@ -195,7 +195,7 @@ def main() -> None:
             continue
         results.append(measure(f"{corpus_name}-gemma", GemmaHost(), corpus_name, enrich=True))
         if corpus_name == "pilot":
-            results.append(measure(f"{corpus_name}-gemma-one-at-a-time",
+            results.append(measure(f"{corpus_name}-gemma-serial",
                                    GemmaHost(max_batch=1), corpus_name))
     print_parts(console, results)
     print_quality(console, results)
@@ -246,7 +246,7 @@ def print_quality(console: Console, results: list[dict[str, Any]]) -> None:
 
 def print_batching(console: Console, results: list[dict[str, Any]]) -> None:
     by_name = {r["name"]: r for r in results}
-    batched, single = by_name.get("pilot-gemma"), by_name.get("pilot-gemma-one-at-a-time")
+    batched, single = by_name.get("pilot-gemma"), by_name.get("pilot-gemma-serial")
     if batched and single:
         console.print(f"batching the host's prompts: pilot run {single['wall']:.1f} s one at a "
                       f"time -> {batched['wall']:.1f} s batched "
