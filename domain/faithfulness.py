@@ -113,12 +113,15 @@ def names(text: str) -> set[str]:
 
 def unsupported(sentence: str, passage: str) -> tuple[str, ...]:
     """The numbers and names ``sentence`` states that ``passage`` does not."""
-    known_numbers, known_names = numbers(passage), names(passage)
+    known_numbers = numbers(passage)
     known_values = {value for value, _ in known_numbers}
     # A number with a unit needs the same unit in the passage; a bare one, the value.
     missing = [f"{value:g}{unit}" for value, unit in sorted(numbers(sentence))
                if (value, unit) not in known_numbers and (unit or value not in known_values)]
-    missing += sorted(names(sentence) - known_names)
+    # A name is the same name in any case ("QLoRA" in a table row that writes "qlora").
+    missing += sorted(name for name in names(sentence)
+                      if not re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", passage,
+                                       re.IGNORECASE))
     return tuple(missing)
 
 
@@ -131,14 +134,30 @@ def overlap(a: str, b: str) -> float:
 
 
 def check(generated: str, passages: Sequence[str], examples: Sequence[str],
-          tally: Tally) -> list[Checked]:
-    """Every sentence of ``generated`` checked against ``passages``, counted in ``tally``."""
+          tally: Tally, owners: Sequence[str | None] = ()) -> list[Checked]:
+    """Every sentence of ``generated`` checked against ``passages``, counted in ``tally``.
+
+    ``owners`` names, for each passage, the method it belongs to (a table's row) or None: a
+    sentence that names a method may only be borne out by passages of no owner or of a
+    method it names, so that one method's figures are never given to another."""
     results = []
     for sentence in sentences(generated):
-        checked = _check_sentence(sentence, passages, examples, tally.said)
+        allowed = _allowed(sentence, passages, owners)
+        checked = _check_sentence(sentence, allowed, examples, tally.said)
         tally.count(checked)
         results.append(checked)
     return results
+
+
+def _allowed(sentence: str, passages: Sequence[str], owners: Sequence[str | None]
+             ) -> list[str]:
+    """The passages ``sentence`` may rest on, with those it may not blanked (indices kept)."""
+    named = {owner for owner in owners if owner and re.search(
+        rf"(?<![\w-]){re.escape(owner)}(?![\w-])", sentence, re.IGNORECASE)}
+    if not named:
+        return list(passages)
+    return [passage if index >= len(owners) or owners[index] in (None, *named) else ""
+            for index, passage in enumerate(passages)]
 
 
 def _check_sentence(sentence: str, passages: Sequence[str], examples: Sequence[str],

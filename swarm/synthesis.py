@@ -75,14 +75,20 @@ def synthesise_report(message: TaskMessage, kit: Toolkit) -> TaskOutcome:
                                 max_tokens=120, stop=prompts.STOP), 3)
     cited = sources.texts
     overview_checked = check(overview, cited, WORKED_EXAMPLES, tally)
-    # The comparison and the debate argue from the table: it is a source beside the passages,
-    # and so are its headlines (built from the figures, not generated).
+    # The comparison and the debate argue from the table: each of its rows is a source beside
+    # the passages (a sentence's figures must all sit in the row of one method, or it gives a
+    # method another's), and so are its headlines (built from the figures, not generated).
     table = payload.get("table", "")
     headlines = payload.get("headlines", [])
-    argued_from = [*cited, table + "\n" + " ".join(headlines)]
-    narrative = check(payload.get("narrative", ""), argued_from, WORKED_EXAMPLES, tally)
+    rows = [line for line in table.splitlines()[2:] if line.startswith("|")]
+    argued_from = [*cited, *rows, " ".join(headlines)]
+    owners = [*(hit.passage.paper for hit in sources.hits),
+              *(row.split("|")[1].strip() for row in rows), None]
+    narrative = check(payload.get("narrative", ""), argued_from, WORKED_EXAMPLES, tally,
+                      owners)
     debate = {persona: [sentence for point in payload.get("debate", {}).get(persona, [])
-                        for sentence in check(point, argued_from, WORKED_EXAMPLES, tally)]
+                        for sentence in check(point, argued_from, WORKED_EXAMPLES, tally,
+                                              owners)]
               for persona in prompts.PERSONAS}
     report = render(topic, Rendered(overview_checked, findings, table, narrative, debate,
                                     sources, tally, headlines))

@@ -66,3 +66,16 @@ def test_a_sentence_with_nothing_close_in_the_source_is_dropped_not_replaced():
     [checked] = check("BitFit tunes 0.1% of the biases on SuperGLUE.", [LORA], [], tally)
     assert checked.fate is Fate.DROPPED and checked.text == ""
     assert set(checked.unsupported) == {"0.1%", "BitFit", "SuperGLUE"}
+
+
+def test_one_methods_figures_are_never_given_to_another_and_names_match_in_any_case():
+    rows = ["| lora | 4.7M on GPT-3 175B; 300K on RoBERTa-base | 91.7 on MNLI-m |",
+            "| qlora | 65B | 3 GB, 48 GB, 780 GB | 99.3% of ChatGPT |"]
+    tally = Tally()
+    given, borne, own = check(
+        "QLoRA trains 300K parameters on RoBERTa-base. QLoRA needs 48 GB and reaches 99.3% of "
+        "ChatGPT. LoRA trains 300K parameters on RoBERTa-base.", rows, [], tally,
+        owners=["lora", "qlora"])
+    assert given.fate is Fate.DROPPED and "300000" in given.unsupported  # lora's figure
+    assert (borne.fate, borne.citation) == (Fate.KEPT, 1)  # "QLoRA" is the row's "qlora"
+    assert (own.fate, own.citation) == (Fate.KEPT, 0)
