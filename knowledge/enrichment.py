@@ -34,12 +34,12 @@ from knowledge.requests import EnrichRequest
 AGENTS = {"planner": "kg-planner", "extractor": "kg-extractor", "validator": "kg-validator"}
 TOKENS_PER_TRIPLE = 50
 ASKED_TRIPLES = 4
+"""The Extractor asks the model for at most this many triples per document: room for eight
+triples' JSON (480 tokens) ran the default host past the call's 30 s. What the model does not
+find, the document's sentences may (``statements``)."""
 ANSWER_ENDS = ("\n\n", "\nGoal:", "\nDocument:")
 """Where an answer has ended: each worked example's answer is followed by a blank line and
 the next example, which a base model goes on to write if nothing stops it."""
-"""The Extractor asks the model for at most this many triples per document: a small host
-writes about 20 tokens a second on two cores, and eight triples' JSON would not fit the
-call's 30 s. What the model does not find, the document's sentences may (``statements``)."""
 
 
 @dataclass
