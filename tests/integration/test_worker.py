@@ -12,7 +12,7 @@ from pathlib import Path
 import nats
 
 from app.bootstrap import conninfo_to_url
-from domain.tasks import TextPart
+from domain.tasks import TaskFailed, TextPart
 from handlers import commands as c
 from streams.topology import declare
 from tests.builders import register
@@ -39,22 +39,37 @@ def task_events(container, task_id: str) -> list[str]:
     return [type(e).__name__ for e in container.ledger.events.get(f"task/{task_id}")]
 
 
+def failure_reason(container, task_id: str) -> str:
+    """Why the task failed: its one TaskFailed's reason."""
+    [failed] = [e for e in container.ledger.events.get(f"task/{task_id}")
+                if isinstance(e, TaskFailed)]
+    return failed.reason
+
+
 def work_until(container, agent: str, handlers: dict, task_types: list[str], done,
                timeout: float = 30.0) -> None:
     """Run an in-process worker until ``done()`` holds."""
-    worker = TaskWorker(container.service, agent, handlers)
+    run_workers_until(container, [TaskWorker(container.service, agent, handlers)], task_types,
+                      done, timeout)
+
+
+def run_workers_until(container, workers: list[TaskWorker], task_types: list[str], done,
+                      timeout: float = 30.0) -> None:
+    """Run each worker as a process of its own would (a broker each) until ``done()`` holds."""
 
     async def run():
-        broker = build_broker(container.endpoints.nats_url, container.topology, worker,
-                              task_types)
-        await broker.start()
+        brokers = [build_broker(container.endpoints.nats_url, container.topology, worker,
+                                task_types) for worker in workers]
+        for broker in brokers:
+            await broker.start()
         try:
             deadline = time.monotonic() + timeout
             while not await asyncio.to_thread(done):
-                assert time.monotonic() < deadline, "the worker did not finish in time"
+                assert time.monotonic() < deadline, "the workers did not finish in time"
                 await asyncio.sleep(0.05)
         finally:
-            await broker.stop()
+            for broker in brokers:
+                await broker.stop()
 
     asyncio.run(run())
 
@@ -158,24 +173,10 @@ def test_workers_of_one_type_share_the_queue_and_each_task_completes_once(
     ids = [service.execute(c.IssueTask(task_type="Slow_Echo", payload={
         "seconds": 0.05, "trace_dir": str(traces)})).ids["task_id"] for _ in range(8)]
     relay_until_head(container)
-    first = TaskWorker(container.service, "worker-1", test_handlers.HANDLERS)
-    second = TaskWorker(container.service, "worker-2", test_handlers.HANDLERS)
-
-    async def run_both():
-        brokers = [build_broker(container.endpoints.nats_url, container.topology, w,
-                                ["Slow_Echo"]) for w in (first, second)]
-        for broker in brokers:
-            await broker.start()
-        try:
-            deadline = time.monotonic() + 30
-            while not all(task_state(container, t).state == "completed" for t in ids):
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.05)
-        finally:
-            for broker in brokers:
-                await broker.stop()
-
-    asyncio.run(run_both())
+    run_workers_until(
+        container, [TaskWorker(container.service, agent, test_handlers.HANDLERS)
+                    for agent in ("worker-1", "worker-2")], ["Slow_Echo"],
+        lambda: all(task_state(container, t).state == "completed" for t in ids))
     for task_id in ids:
         assert task_events(container, task_id).count("TaskCompleted") == 1
     assert len(list(traces.glob("*.*.*"))) == len(ids)
@@ -203,24 +204,10 @@ def test_a_running_task_is_not_offered_to_another_process_of_its_agent(
     task_id = service.execute(c.IssueTask(task_type="Slow_Echo", payload={
         "seconds": 1.5, "trace_dir": str(tmp_path)})).ids["task_id"]
     relay_until_head(container)
-    processes = [TaskWorker(container.service, "worker-1", test_handlers.HANDLERS)
-                 for _ in range(2)]
-
-    async def run_both():
-        brokers = [build_broker(container.endpoints.nats_url, container.topology, worker,
-                                ["Slow_Echo"]) for worker in processes]
-        for broker in brokers:
-            await broker.start()
-        try:
-            deadline = time.monotonic() + 30
-            while task_state(container, task_id).state != "completed":
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.05)
-        finally:
-            for broker in brokers:
-                await broker.stop()
-
-    asyncio.run(run_both())
+    run_workers_until(
+        container, [TaskWorker(container.service, "worker-1", test_handlers.HANDLERS)
+                    for _ in range(2)], ["Slow_Echo"],
+        lambda: task_state(container, task_id).state == "completed")
     assert len(list(tmp_path.glob(f"{task_id}.*"))) == 1
     assert queued(container) == 0
 
@@ -259,9 +246,7 @@ def test_a_task_whose_agent_never_takes_it_back_ends_failed_on_its_last_delivery
     work_until(container, "worker-2", test_handlers.HANDLERS, ["Slow_Echo"],
                lambda: queued(container) == 0)
     assert task_state(container, task_id).state == "failed"
-    [failed] = [e for e in container.ledger.events.get(f"task/{task_id}")
-                if type(e).__name__ == "TaskFailed"]
-    assert "did not take it back: 3 deliveries" in failed.reason
+    assert "did not take it back: 3 deliveries" in failure_reason(container, task_id)
     assert not list(tmp_path.iterdir())  # worker-2 never worked worker-1's task
 
 
@@ -295,9 +280,7 @@ def test_a_task_whose_last_delivery_dies_unacknowledged_is_ended_by_any_worker_a
     # The next worker's pull makes the server notice, and the worker reads the advisory.
     work_until(container, "worker-1", test_handlers.HANDLERS, ["Slow_Echo"],
                lambda: task_state(container, task_id).state == "failed")
-    [failed] = [e for e in container.ledger.events.get(f"task/{task_id}")
-                if type(e).__name__ == "TaskFailed"]
-    assert "gave up after 2 deliveries" in failed.reason
+    assert "gave up after 2 deliveries" in failure_reason(container, task_id)
     work_until(container, "worker-1", test_handlers.HANDLERS, ["Slow_Echo"],
                lambda: queued(container) == 0)
     assert not list(tmp_path.iterdir())
