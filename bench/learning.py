@@ -64,7 +64,7 @@ from adapters.lora_host import OrganelleHost
 from adapters.pdf import UnreadablePdfError, read_pages
 from app.bootstrap import Container
 from app.settings import Settings
-from bench.research import Stopwatch
+from bench.stopwatch import Stopwatch
 from domain.base import key_of
 from domain.errors import DomainError
 from domain.learning import (

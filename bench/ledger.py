@@ -32,6 +32,7 @@ from rich.table import Table
 from adapters import embedded_postgres, migrator
 from adapters.event_store import Ledger
 from app.bootstrap import ledger_env
+from bench.stopwatch import Stopwatch
 from handlers import commands as c
 from handlers.service import LedgerService
 from projections.registry import all_projections
@@ -142,24 +143,14 @@ def where_the_time_goes(url: str, total: int, per_save: int) -> dict[str, float]
     """Microseconds per event of a batched IssueTask, by stage: building and validating the
     commands, running their handlers (aggregates, events), encoding the events, and the
     insert (COPY, the table lock, the commit's round trips)."""
-    spent: dict[str, float] = dict.fromkeys(
-        ("commands", "handlers", "encoding", "insert"), 0.0)
+    spent: dict[str, float] = dict.fromkeys(("commands", "handlers"), 0.0)
+    watch = Stopwatch()
     with fresh_database(url) as database:
         ledger = Ledger(env=ledger_env(database))
         service = LedgerService(ledger)
         service.execute(c.IssueTask(task_type="Warm_Up"))
-        for stage, owner, method in (("encoding", ledger.mapper, "to_stored_event"),
-                                     ("insert", ledger.recorder, "insert_events")):
-            original = getattr(owner, method)
-
-            def timed(*args, _original=original, _stage=stage, **kwargs):
-                started = time.perf_counter()
-                try:
-                    return _original(*args, **kwargs)
-                finally:
-                    spent[_stage] += time.perf_counter() - started
-
-            setattr(owner, method, timed)
+        watch.wrap(ledger.mapper, "to_stored_event", "encoding")
+        watch.wrap(ledger.recorder, "insert_events", "insert")
         for _ in range(total // per_save):
             started = time.perf_counter()
             commands = [c.IssueTask(task_type="Fetch_Paper", tags=["peft"],
@@ -170,6 +161,7 @@ def where_the_time_goes(url: str, total: int, per_save: int) -> dict[str, float]
             spent["commands"] += built - started
             spent["handlers"] += time.perf_counter() - built
         ledger.close()
+    spent.update(encoding=watch.seconds["encoding"], insert=watch.seconds["insert"])
     spent["handlers"] -= spent["encoding"] + spent["insert"]
     return {stage: seconds / total * 1e6 for stage, seconds in spent.items()}
 
