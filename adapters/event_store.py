@@ -88,7 +88,7 @@ class Ledger(Application[str]):
         # Tables are created in __init__ under a lock: processes starting together
         # (API, workers, CLI) otherwise collide on CREATE OR REPLACE FUNCTION.
         "CREATE_TABLE": "n",
-        "APPLICATION_RECORDER_TOPIC": "adapters.copy_recorder:CopyApplicationRecorder",
+        "APPLICATION_RECORDER_TOPIC": "adapters.ledger_recorder:LedgerRecorder",
     }
     snapshotting_intervals: ClassVar[dict[type, int]] = {KarmaAccount: SNAPSHOT_INTERVAL}
     snapshot_class = Snapshot

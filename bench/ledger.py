@@ -142,7 +142,7 @@ def ours(url: str, total: int, per_save: int) -> Row:
 def where_the_time_goes(url: str, total: int, per_save: int) -> dict[str, float]:
     """Microseconds per event of a batched IssueTask, by stage: building and validating the
     commands, running their handlers (aggregates, events), encoding the events, and the
-    insert (COPY, the table lock, the commit's round trips)."""
+    insert (the table lock, the columns, the commit)."""
     spent: dict[str, float] = dict.fromkeys(("commands", "handlers"), 0.0)
     watch = Stopwatch()
     with fresh_database(url) as database:
