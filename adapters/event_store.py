@@ -98,10 +98,10 @@ class Ledger(Application[str]):
         # Reads go by windows of positions, never by LIMIT over the rest of the ledger: with
         # a topic filter and a poor row estimate the planner fetched and sorted every
         # matching event up to the head, for each batch.
-        self._select_window = sql.SQL(
+        self._select_after = sql.SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state"
             " FROM {} WHERE notification_id > %s AND notification_id <= %s"
-            " ORDER BY notification_id"
+            " ORDER BY notification_id LIMIT %s"
         ).format(sql.Identifier(EVENTS_TABLE))
         self._select_head = sql.SQL("SELECT max(notification_id) FROM {}").format(
             sql.Identifier(EVENTS_TABLE))
@@ -163,20 +163,24 @@ class Ledger(Application[str]):
     ) -> list[tuple[int, StoredEvent]]:
         """The same events as stored, for readers that only re-encode them.
 
-        Positions are unique and ascending, so a window of ``limit`` positions holds at most
-        ``limit`` events; windows are read until ``limit`` events are found or ``until`` is
-        reached (gaps and a topic filter can leave a window short or empty)."""
-        found: list[tuple[int, StoredEvent]] = []
+        Unfiltered, one query. With ``topics``, positions are read in windows of ``limit``
+        (unique and ascending, so a window holds at most ``limit`` events) until ``limit``
+        events are found or ``until`` is reached: a rare topic costs bounded scans, never
+        one that runs to the head."""
         with conn.cursor(row_factory=tuple_row, binary=True) as curs:
+            if topics is None:
+                curs.execute(self._select_after, (after, until, limit), prepare=True)
+                return [(position, StoredEvent(originator_id=originator_id,
+                                               originator_version=version, topic=topic,
+                                               state=state))
+                        for position, originator_id, version, topic, state in curs.fetchall()]
+            found: list[tuple[int, StoredEvent]] = []
             if until - after > limit:  # windows could run on past the head ("until 2**62")
                 until = min(until, curs.execute(self._select_head).fetchone()[0] or 0)
             while after < until and len(found) < limit:
                 window_end = min(until, after + limit - len(found))
-                if topics is None:
-                    curs.execute(self._select_window, (after, window_end), prepare=True)
-                else:
-                    curs.execute(self._select_topics_window, (after, window_end, topics),
-                                 prepare=True)
+                curs.execute(self._select_topics_window, (after, window_end, topics),
+                             prepare=True)
                 found.extend(
                     (position, StoredEvent(originator_id=originator_id,
                                            originator_version=version, topic=topic, state=state))

@@ -127,8 +127,12 @@ class OutboxRelay:
         cursor: Cursor | None = None  # read from the stream's tail at start and after a failure
         reached = Cursor(0, 0)
         backoff = 0.2
-        # The next batch is read from PostgreSQL while this one is being published.
+        # While a full batch is being published, the next is read from PostgreSQL. A short
+        # one means the relay reached the head: it waits for the next save's NOTIFY before
+        # reading again (one sent since that read wakes it at once), sparing a read that
+        # would come back empty on every save of a ledger that is not flooded.
         prefetch: asyncio.Future[list[Publication]] | None = None
+        at_head = False
         while not stop.is_set():
             if until is not None and reached.position >= until:
                 break
@@ -137,16 +141,22 @@ class OutboxRelay:
                     # Inside the retry: a cluster electing a stream leader (a node was
                     # killed) can time this read out too, and the relay must outlive that.
                     cursor = reached = await read_cursor(js, self.topology)
+                    at_head = False
                     log.info("relay resuming", position=cursor.position,
                              stream_sequence=cursor.stream_sequence)
                     continue
-                batch = await (prefetch or asyncio.to_thread(self._read, cursor.position))
-                prefetch = None
+                if prefetch is None:
+                    if at_head:
+                        await asyncio.to_thread(self._wait_for_news, lock)
+                    batch = await asyncio.to_thread(self._read, cursor.position)
+                else:
+                    batch, prefetch = await prefetch, None
+                at_head = len(batch) < self.batch_size
                 if not batch:
-                    await asyncio.to_thread(self._wait_for_news, lock)
                     continue
-                prefetch = asyncio.ensure_future(
-                    asyncio.to_thread(self._read, batch[-1].outgoing.position))
+                if not at_head:
+                    prefetch = asyncio.ensure_future(
+                        asyncio.to_thread(self._read, batch[-1].outgoing.position))
                 cursor = reached = await self._publish(client, js, batch)
                 backoff = 0.2
             except (APIError, nats.errors.Error, TimeoutError) as error:
