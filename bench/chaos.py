@@ -78,7 +78,9 @@ PROCESS_ENV = {
     # The chaos kills a task's worker far more often than a deployment loses one, and each
     # kill, like each hand-over between agents' processes, is a delivery: the consumer must
     # not give up on a task after the production default of five. (A task whose worker died
-    # is offered again on the consumer's backoff: 1 s, then 5, 15, 30 s.)
+    # is offered again on the consumer's backoff: 1 s, then 5, 15, 30 s. With workers of
+    # several agents, a task whose agent's process died is passed on by the others' until a
+    # delivery lands on its own: every 30 s, so now and then past the settle's end.)
     "KARMA_TASK_MAX_DELIVER": "1000",
 }
 

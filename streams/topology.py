@@ -35,9 +35,9 @@ class Topology:
     """0 keeps ledger messages for ever (the ledger in PostgreSQL is the source of truth)."""
     task_max_deliver: int = 5
     task_ack_wait_s: float = 30.0
-    task_redirect_delay_s: float = 1.0
-    """How soon a task meant for an agent of another process is offered again."""
     task_backoff_s: tuple[float, ...] = (1.0, 5.0, 15.0, 30.0)
+    """When a task is offered again after each delivery, whether its worker gave it back
+    (failed, or passed it on to its agent's process) or went silent; the last step repeats."""
 
     @property
     def _prefix(self) -> str:

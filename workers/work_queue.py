@@ -175,7 +175,7 @@ async def _work(worker: TaskWorker, topology: Topology, task: TaskMessage,
         # e.g. the task's stake is more than this agent can put up: leave it to another.
         log.info("cannot claim the task; leaving it to another worker", task_id=task.task_id,
                  error=str(error))
-        await msg.nack(delay=topology.task_ack_wait_s)
+        await _offer_again(msg)
         return
     if claim is Claim.DONE:
         await msg.ack()
@@ -194,10 +194,9 @@ async def _work(worker: TaskWorker, topology: Topology, task: TaskMessage,
             await asyncio.to_thread(worker.fail, task, reason)
             await msg.ack()
         else:
-            delay = topology.task_backoff_s[min(deliveries, len(topology.task_backoff_s)) - 1]
             log.warning("task failed; will be redelivered", task_id=task.task_id,
-                        delivery=deliveries, delay_s=delay, error=str(error))
-            await msg.nack(delay=delay)
+                        delivery=deliveries, error=str(error))
+            await _offer_again(msg)
     else:
         await msg.ack()
 
@@ -242,14 +241,16 @@ async def _pass_on(crew: Crew | TaskWorker, topology: Topology, task: TaskMessag
                    msg: NatsMessage) -> None:
     """Leave a task another agent holds to that agent's process; on the queue's last
     delivery, end it as failed instead. Its agent's process died mid-task and the
-    redeliveries kept landing elsewhere (each process pulls on its own rhythm): left alone,
-    the queue would drop the message after its last delivery and the task stay open for
-    good, where failing it ends it once, its stake forfeit as for any failure."""
+    redeliveries kept landing elsewhere (each process pulls on its own rhythm; the next
+    delivery comes on the backoff, so with the default five deliveries its agent has about
+    a minute to be back): left alone, the queue would drop the message after its last
+    delivery and the task stay open for good, where failing it ends it once, its stake
+    forfeit as for any failure."""
     deliveries = msg.raw_message.metadata.num_delivered
     if deliveries < topology.task_max_deliver:
         log.info("task for an agent another process hosts", task_id=task.task_id,
                  delivery=deliveries)
-        await msg.nack(delay=topology.task_redirect_delay_s)
+        await _offer_again(msg)
         return
     worker = crew if isinstance(crew, TaskWorker) else crew.able(task.task_type)[0]
     reason = (f"its agent's process did not take it back: {deliveries} deliveries went to "
@@ -258,6 +259,14 @@ async def _pass_on(crew: Crew | TaskWorker, topology: Topology, task: TaskMessag
                 deliveries=deliveries)
     await asyncio.to_thread(worker.fail, task, reason)
     await msg.ack()
+
+
+async def _offer_again(msg: NatsMessage) -> None:
+    """Give the message back for its next delivery, which the consumer's backoff paces
+    (``Topology.task_backoff_s``: 1 s, then 5, 15, 30 s). A NAK's own delay would not: the
+    server ignores it while the consumer has a backoff (measured with nats-server 2.15), so
+    none is asked for."""
+    await msg.nack()
 
 
 async def _keep_alive(msg: NatsMessage, every: float) -> None:

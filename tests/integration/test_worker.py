@@ -236,7 +236,7 @@ def test_a_task_whose_agent_never_takes_it_back_ends_failed_on_its_last_delivery
         container, service, tmp_path):
     # worker-1 claimed it and its process died mid-task; every redelivery lands on the
     # process of worker-2, which passes it on until the queue's last delivery.
-    fast_retries(container, task_max_deliver=3, task_redirect_delay_s=0.2)
+    fast_retries(container, task_max_deliver=3)
     register(service, "worker-1", "worker-2", role="analyst")
     task_id = service.execute(c.IssueTask(task_type="Slow_Echo", payload={
         "trace_dir": str(tmp_path)})).ids["task_id"]
