@@ -8,6 +8,8 @@ NATS server without their subjects overlapping.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from dataclasses import dataclass
 
 import nats.js.errors
@@ -128,6 +130,28 @@ class Topology:
     def adapters_bucket(self) -> str:
         """The object store where an ecology run's processes share adapters by digest."""
         return f"{self.namespace.upper()}_ADAPTERS" if self.namespace else "ADAPTERS"
+
+    def held_task_subject(self, task_type: str, task_id: str, agent_id: str) -> str:
+        """Where a task that ``agent_id`` holds waits for a process of that agent, when its
+        redelivery landed on the process of another: one subject per task (a digest of its id,
+        so that no dot in it adds a token), the agent last, so that each agent's filter
+        (``held_task_filter``) matches its own tasks and no other agent's."""
+        digest = hashlib.sha256(task_id.encode()).hexdigest()[:16]
+        return f"{self._prefix}tasks.{task_type}.held.{digest}.{agent_id}"
+
+    def held_task_filter(self, task_type: str, agent_id: str) -> str:
+        return f"{self._prefix}tasks.{task_type}.held.*.{agent_id}"
+
+    def held_durable(self, task_type: str, agent_id: str) -> str:
+        """The consumer of an agent's held tasks of a type. A consumer's name may not hold a
+        dot, and an agent's id may: the digest keeps ``a.b`` and ``a_b`` apart."""
+        digest = hashlib.sha256(agent_id.encode()).hexdigest()[:8]
+        return f"held-{task_type}-{agent_id.replace('.', '_')}-{digest}"
+
+    def held_consumer_config(self, task_type: str, agent_id: str) -> ConsumerConfig:
+        return dataclasses.replace(self.worker_consumer_config(task_type),
+                                   durable_name=self.held_durable(task_type, agent_id),
+                                   filter_subject=self.held_task_filter(task_type, agent_id))
 
     def worker_durable(self, task_type: str) -> str:
         """The one durable consumer that every worker of a task type shares."""

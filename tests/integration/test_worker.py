@@ -28,7 +28,8 @@ MINIMAL_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
 
 def fast_retries(container, **overrides) -> None:
     container.__dict__["topology"] = dataclasses.replace(
-        container.topology, task_backoff_s=(0.2, 0.2, 0.2), task_ack_wait_s=2.0, **overrides)
+        container.topology, **{"task_backoff_s": (0.2, 0.2, 0.2), "task_ack_wait_s": 2.0,
+                               **overrides})
 
 
 def task_state(container, task_id: str):
@@ -125,9 +126,13 @@ def test_a_task_that_keeps_failing_ends_as_task_failed_after_max_deliveries(
     relay_until_head(container)
     work_until(container, "worker-1", test_handlers.HANDLERS, ["Always_Broken"],
                lambda: task_state(container, task_id).state == "failed")
-    failed = list(container.ledger.events.get(f"task/{task_id}"))[-1]
-    assert failed.reason == "gave up after 3 deliveries: the model endpoint answered 503"
+    events = list(container.ledger.events.get(f"task/{task_id}"))
+    assert events[-1].reason == "gave up after 3 deliveries: the model endpoint answered 503"
     assert queued(container) == 0
+    # Offered again on the backoff (0.2 s, twice), never at once: a NAK that asks for no
+    # delay is redelivered in the same millisecond.
+    started = next(e for e in events if type(e).__name__ == "TaskStarted").timestamp
+    assert (events[-1].timestamp - started).total_seconds() >= 0.4
 
 
 def test_a_worker_killed_mid_task_is_redelivered_and_completes_once(
@@ -248,6 +253,48 @@ def test_a_task_whose_agent_never_takes_it_back_ends_failed_on_its_last_delivery
     assert task_state(container, task_id).state == "failed"
     assert "did not take it back: 3 deliveries" in failure_reason(container, task_id)
     assert not list(tmp_path.iterdir())  # worker-2 never worked worker-1's task
+    assert held_copies(container) == 0  # the copy left for worker-1 went with the message
+
+
+def held_copies(container) -> int:
+    """Task messages waiting on held subjects (copies for a holder's processes)."""
+    async def count():
+        client = await nats.connect(container.endpoints.nats_url)
+        try:
+            info = await client.jetstream().stream_info(
+                container.topology.tasks_stream,
+                subjects_filter=container.topology.task_subject("*") + ".held.>")
+            return sum((info.state.subjects or {}).values())
+        finally:
+            await client.close()
+
+    return asyncio.run(count())
+
+
+def test_a_task_whose_agent_comes_back_is_taken_back_by_its_agent_at_once(
+        container, service, tmp_path):
+    # worker-1 claimed it and its process died mid-task; the redelivery lands on the process
+    # of worker-2, which leaves a copy for worker-1's processes. worker-1's new process takes
+    # it back at once, not when the queue's backoff (a minute here) next offers the message.
+    fast_retries(container, task_backoff_s=(60.0,), task_ack_wait_s=60.0)
+    register(service, "worker-1", "worker-2", role="analyst")
+    task_id = service.execute(c.IssueTask(task_type="Slow_Echo", payload={
+        "trace_dir": str(tmp_path)})).ids["task_id"]
+    service.execute_batch([c.AssignTask(task_id=task_id, agent_id="worker-1"),
+                           c.StartTask(task_id=task_id, agent_id="worker-1")])
+    relay_until_head(container)
+    work_until(container, "worker-2", test_handlers.HANDLERS, ["Slow_Echo"],
+               lambda: held_copies(container) == 1)
+    assert not list(tmp_path.iterdir())  # worker-2 never worked worker-1's task
+    started = time.monotonic()
+    work_until(container, "worker-1", test_handlers.HANDLERS, ["Slow_Echo"],
+               lambda: task_state(container, task_id).state == "completed")
+    assert time.monotonic() - started < 30  # well inside the backoff's minute
+    assert held_copies(container) == 0
+    assert len(list(tmp_path.iterdir())) == 1
+    # The message itself waits for its next delivery on the backoff, which will find the task
+    # ended and ack it.
+    assert queued(container) == 1
 
 
 def test_a_task_whose_last_delivery_dies_unacknowledged_is_ended_by_any_worker_after(
