@@ -79,8 +79,8 @@ PROCESS_ENV = {
     # kill, like each hand-over between agents' processes, is a delivery: the consumer must
     # not give up on a task after the production default of five. (A task whose worker died
     # is offered again on the consumer's backoff: 1 s, then 5, 15, 30 s. With workers of
-    # several agents, a task whose agent's process died is passed on by the others' until a
-    # delivery lands on its own: every 30 s, so now and then past the settle's end.)
+    # several agents, a task whose agent's process died waits for that agent's next process
+    # on a subject of its own.)
     "KARMA_TASK_MAX_DELIVER": "1000",
 }
 
@@ -97,8 +97,8 @@ class ChaosConfig:
     workers: int = 2
     worker_agents: int = 1
     """The agents the worker processes act as, in turn. With more than one, a task whose
-    worker died goes back to its agent only if the work queue happens to offer it to that
-    agent's process (see ``workers.work_queue.Crew``): it can be left unfinished."""
+    worker died is passed on by the processes of other agents to its own agent's (see
+    ``workers.work_queue._pass_on``)."""
     kill_gap_s: tuple[float, float] = (0.5, 2.5)
     """Time from one kill to the next, drawn uniformly."""
     downtime_s: tuple[float, float] = (0.0, 1.0)
