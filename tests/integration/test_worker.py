@@ -237,17 +237,23 @@ def test_the_message_of_a_task_that_ended_is_acked_by_a_worker_of_another_agent(
     assert task_events(container, task_id).count("TaskCompleted") == 1
 
 
+def held_by_a_dead_process_of_worker_1(container, service, trace_dir) -> str:
+    """A task worker-1 claimed and started before its process died, on the queue."""
+    register(service, "worker-1", "worker-2", role="analyst")
+    task_id = service.execute(c.IssueTask(task_type="Slow_Echo", payload={
+        "trace_dir": str(trace_dir)})).ids["task_id"]
+    service.execute_batch([c.AssignTask(task_id=task_id, agent_id="worker-1"),
+                           c.StartTask(task_id=task_id, agent_id="worker-1")])
+    relay_until_head(container)
+    return task_id
+
+
 def test_a_task_whose_agent_never_takes_it_back_ends_failed_on_its_last_delivery(
         container, service, tmp_path):
     # worker-1 claimed it and its process died mid-task; every redelivery lands on the
     # process of worker-2, which passes it on until the queue's last delivery.
     fast_retries(container, task_max_deliver=3)
-    register(service, "worker-1", "worker-2", role="analyst")
-    task_id = service.execute(c.IssueTask(task_type="Slow_Echo", payload={
-        "trace_dir": str(tmp_path)})).ids["task_id"]
-    service.execute_batch([c.AssignTask(task_id=task_id, agent_id="worker-1"),
-                           c.StartTask(task_id=task_id, agent_id="worker-1")])
-    relay_until_head(container)
+    task_id = held_by_a_dead_process_of_worker_1(container, service, tmp_path)
     work_until(container, "worker-2", test_handlers.HANDLERS, ["Slow_Echo"],
                lambda: queued(container) == 0)
     assert task_state(container, task_id).state == "failed"
@@ -277,12 +283,7 @@ def test_a_task_whose_agent_comes_back_is_taken_back_by_its_agent_at_once(
     # of worker-2, which leaves a copy for worker-1's processes. worker-1's new process takes
     # it back at once, not when the queue's backoff (a minute here) next offers the message.
     fast_retries(container, task_backoff_s=(60.0,), task_ack_wait_s=60.0)
-    register(service, "worker-1", "worker-2", role="analyst")
-    task_id = service.execute(c.IssueTask(task_type="Slow_Echo", payload={
-        "trace_dir": str(tmp_path)})).ids["task_id"]
-    service.execute_batch([c.AssignTask(task_id=task_id, agent_id="worker-1"),
-                           c.StartTask(task_id=task_id, agent_id="worker-1")])
-    relay_until_head(container)
+    task_id = held_by_a_dead_process_of_worker_1(container, service, tmp_path)
     work_until(container, "worker-2", test_handlers.HANDLERS, ["Slow_Echo"],
                lambda: held_copies(container) == 1)
     assert not list(tmp_path.iterdir())  # worker-2 never worked worker-1's task
