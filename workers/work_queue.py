@@ -61,6 +61,9 @@ class Crew:
     def __init__(self, workers: Sequence[TaskWorker], tasks_per_agent: int = 1) -> None:
         self.workers = {worker.agent_id: worker for worker in workers}
         self._busy = {agent_id: asyncio.Semaphore(tasks_per_agent) for agent_id in self.workers}
+        self.in_hand: set[str] = set()
+        """The tasks this process is working or about to: a task can arrive twice at once,
+        its message and the copy left for its agent (``_pass_on``)."""
 
     def able(self, task_type: str) -> list[TaskWorker]:
         return [w for w in self.workers.values() if task_type in w.handlers]
@@ -166,11 +169,18 @@ async def process(crew: Crew, topology: Topology, body: dict[str, Any],
     if worker is None:
         await _pass_on(crew, topology, task, msg, js)
         return
+    if task.task_id in crew.in_hand:
+        # The other copy, being worked here, carries the task: acked or offered again by
+        # itself, it alone decides its end.
+        await msg.ack()
+        return
+    crew.in_hand.add(task.task_id)
     heartbeat = asyncio.create_task(_keep_alive(msg, topology.task_redelivery_s / 3))
     try:
         async with crew.busy(worker):
             await _work(worker, topology, task, msg, js)
     finally:
+        crew.in_hand.discard(task.task_id)
         heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await heartbeat
@@ -229,7 +239,8 @@ async def bury(crew: Crew, topology: Topology, js: Any, advisory: dict[str, Any]
     JetStream stops offering a message after its last delivery; if that delivery's worker
     was killed (or passed it on), nothing else would ever end the task. The server's
     advisory is kept in a stream of its own, so whichever worker is up reads it, fails the
-    task (unless it ended meanwhile) and deletes the message."""
+    task (unless it ended meanwhile, or a process of its agent has taken the copy left for
+    it) and deletes the message."""
     sequence = advisory.get("stream_seq")
     try:
         stored = await js.get_msg(topology.tasks_stream, sequence)
@@ -242,10 +253,18 @@ async def bury(crew: Crew, topology: Topology, js: Any, advisory: dict[str, Any]
         log.error("unreadable dead task message; deleted", error=str(error))
     else:
         worker = next(iter(crew.workers.values()))
-        reason = (f"its work queue gave up after {advisory.get('deliveries')} deliveries: "
-                  f"the last went unacknowledged")
-        log.warning("task its queue gave up on; failed", task_id=task.task_id)
-        await asyncio.to_thread(worker.fail, task, reason)
+        holder = await asyncio.to_thread(worker.holder_of, task.task_id)
+        held = holder and topology.held_task_subject(task.task_type, task.task_id, holder)
+        if (held and stored.subject != held
+                and await _taken_back(js, topology, task.task_type, holder, held)):
+            # The copy left for its agent carries the task now (see _pass_on).
+            log.info("dead message of a task its agent took back; deleted",
+                     task_id=task.task_id, agent_id=holder)
+        else:
+            reason = (f"its work queue gave up after {advisory.get('deliveries')} deliveries: "
+                      f"the last went unacknowledged")
+            log.warning("task its queue gave up on; failed", task_id=task.task_id)
+            await asyncio.to_thread(worker.fail, task, reason)
     with contextlib.suppress(nats.js.errors.NotFoundError):
         await js.delete_msg(topology.tasks_stream, sequence)
     await msg.ack()
@@ -258,11 +277,11 @@ async def _pass_on(crew: Crew | TaskWorker, topology: Topology, task: TaskMessag
     Its agent's process died mid-task, and this redelivery landed on the process of another
     agent: the task is copied, once, to a subject only its agent's processes read
     (``Topology.held_task_subject``), which one of them takes as soon as it is up. The
-    message itself goes on being offered on the backoff (its copy may never be read: the
-    agent may not come back), and on its last delivery the task ends failed instead, its
-    copy removed: left alone, the queue would drop the message and the task stay open for
-    good, where failing it ends it once, its stake forfeit as for any failure. Whichever
-    ends the task first, the other finds it ended and is acked."""
+    message itself goes on being offered on the backoff, since the agent may not come back.
+    On its last delivery, if a process of the agent has taken the copy, the copy carries the
+    task from then on and the message is retired; if none has, the task ends failed and the
+    copy is removed: left alone, the queue would drop the message and the task stay open for
+    good, where failing it ends it once, its stake forfeit as for any failure."""
     deliveries = msg.raw_message.metadata.num_delivered
     worker = crew if isinstance(crew, TaskWorker) else (
         crew.able(task.task_type) or list(crew.workers.values()))[0]
@@ -277,6 +296,11 @@ async def _pass_on(crew: Crew | TaskWorker, topology: Topology, task: TaskMessag
                  task_id=task.task_id, agent_id=holder, delivery=deliveries)
         await _offer_again(msg, topology)
         return
+    if await _taken_back(js, topology, task.task_type, holder, held):
+        log.info("task taken back by its agent's process; its message retired",
+                 task_id=task.task_id, agent_id=holder)
+        await msg.ack()
+        return
     reason = (f"its agent's process did not take it back: {deliveries} deliveries went to "
               f"processes hosting other agents")
     log.warning("task its agent never took back; failed", task_id=task.task_id,
@@ -284,6 +308,19 @@ async def _pass_on(crew: Crew | TaskWorker, topology: Topology, task: TaskMessag
     await asyncio.to_thread(worker.fail, task, reason)
     await js.purge_stream(topology.tasks_stream, subject=held)
     await msg.ack()
+
+
+async def _taken_back(js: Any, topology: Topology, task_type: str, holder: str,
+                      held: str) -> bool:
+    """Whether the holder's consumer has delivered the copy on ``held`` (in order, so: its
+    last delivered stream sequence has reached the copy's)."""
+    try:
+        copy = await js.get_msg(topology.tasks_stream, subject=held)
+        consumer = await js.consumer_info(topology.tasks_stream,
+                                          topology.held_durable(task_type, holder))
+    except nats.js.errors.NotFoundError:  # no copy, or no process of the agent ever started
+        return False
+    return consumer.delivered is not None and consumer.delivered.stream_seq >= copy.seq
 
 
 async def _copy_for_holder(js: Any, held: str, msg: NatsMessage) -> None:

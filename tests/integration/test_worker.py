@@ -298,6 +298,33 @@ def test_a_task_whose_agent_comes_back_is_taken_back_by_its_agent_at_once(
     assert queued(container) == 1
 
 
+def test_a_task_its_agent_took_back_is_not_failed_when_its_message_runs_out(
+        container, service, tmp_path):
+    # worker-1's new process has taken the copy left for it (and is working it) when the
+    # message itself has its last delivery, on worker-2's process: the message is retired,
+    # and the copy carries the task to its end.
+    fast_retries(container, task_max_deliver=2, task_backoff_s=(2.0,))
+    task_id = held_by_a_dead_process_of_worker_1(container, service, tmp_path)
+    work_until(container, "worker-2", test_handlers.HANDLERS, ["Slow_Echo"],
+               lambda: held_copies(container) == 1)
+    topology = container.topology
+
+    async def take_the_copy() -> None:  # as worker-1's process would, still working it
+        client = await nats.connect(container.endpoints.nats_url)
+        js = client.jetstream()
+        config = topology.held_consumer_config("Slow_Echo", "worker-1")
+        await js.add_consumer(topology.tasks_stream, config=config)
+        pull = await js.pull_subscribe_bind(config.durable_name, stream=topology.tasks_stream)
+        await pull.fetch(1, timeout=10)
+        await client.close()
+
+    asyncio.run(take_the_copy())
+    work_until(container, "worker-2", test_handlers.HANDLERS, ["Slow_Echo"],
+               lambda: queued(container) == 1)  # the message retired; the copy remains
+    assert task_state(container, task_id).state == "working"
+    assert held_copies(container) == 1
+
+
 def test_a_task_whose_last_delivery_dies_unacknowledged_is_ended_by_any_worker_after(
         container, service, tmp_path):
     # Its last delivery went to a worker that was killed before it could ack or fail it:
