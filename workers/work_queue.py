@@ -31,9 +31,9 @@ from workers.task_worker import Claim, PermanentTaskError, TaskMessage, TaskWork
 
 log = structlog.get_logger(__name__)
 QUEUE_LOG = logging.getLogger("karma.work_queue")
+"""FastStream's own messages (received, processed); quietened where a progress bar shows."""
 WRONG_LAST_SEQUENCE = 10071
 """JetStream's error code for a publish whose expected last sequence does not hold."""
-"""FastStream's own messages (received, processed); quietened where a progress bar shows."""
 
 
 class _FetchDeadlineRestart(logging.Filter):
@@ -61,9 +61,10 @@ class Crew:
     def __init__(self, workers: Sequence[TaskWorker], tasks_per_agent: int = 1) -> None:
         self.workers = {worker.agent_id: worker for worker in workers}
         self._busy = {agent_id: asyncio.Semaphore(tasks_per_agent) for agent_id in self.workers}
-        self.in_hand: set[str] = set()
-        """The tasks this process is working or about to: a task can arrive twice at once,
-        its message and the copy left for its agent (``_pass_on``)."""
+        self.in_hand: dict[str, int] = {}
+        """The tasks this process is working or about to, each with the stream sequence of
+        the message it came in: a task can arrive twice at once, its message and the copy
+        left for its agent (``_pass_on``)."""
 
     def able(self, task_type: str) -> list[TaskWorker]:
         return [w for w in self.workers.values() if task_type in w.handlers]
@@ -169,18 +170,20 @@ async def process(crew: Crew, topology: Topology, body: dict[str, Any],
     if worker is None:
         await _pass_on(crew, topology, task, msg, js)
         return
-    if task.task_id in crew.in_hand:
+    sequence = msg.raw_message.metadata.sequence.stream
+    if crew.in_hand.setdefault(task.task_id, sequence) != sequence:
         # The other copy, being worked here, carries the task: acked or offered again by
-        # itself, it alone decides its end.
+        # itself, it alone decides its end. (A redelivery of that same message is not
+        # acked: were this process to die, the task would have no message left.)
         await msg.ack()
         return
-    crew.in_hand.add(task.task_id)
     heartbeat = asyncio.create_task(_keep_alive(msg, topology.task_redelivery_s / 3))
     try:
         async with crew.busy(worker):
             await _work(worker, topology, task, msg, js)
     finally:
-        crew.in_hand.discard(task.task_id)
+        if crew.in_hand.get(task.task_id) == sequence:
+            del crew.in_hand[task.task_id]
         heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await heartbeat
