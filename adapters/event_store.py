@@ -95,9 +95,10 @@ class Ledger(Application[str]):
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
-        # Reads go by windows of positions, never by LIMIT over the rest of the ledger: with
-        # a topic filter and a poor row estimate the planner fetched and sorted every
-        # matching event up to the head, for each batch.
+        # An unfiltered read walks the positions' index from ``after`` and stops at LIMIT. A
+        # read filtered by topic goes by windows of positions, never by LIMIT over the rest of
+        # the ledger: with a poor row estimate the planner fetched and sorted every matching
+        # event up to the head, for each batch.
         self._select_after = sql.SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state"
             " FROM {} WHERE notification_id > %s AND notification_id <= %s"
