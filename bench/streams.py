@@ -104,8 +104,8 @@ def write_steadily(database: str, rate: int, seconds: float, commits) -> None:
     while (elapsed := time.perf_counter() - started) < seconds:
         due = min(int(rate * elapsed) - written, MAX_BATCH)
         if due > 0:
-            # StartRun (with a generated id) reads nothing before it writes, so the writer's
-            # own cost stays small and the lag measured is the relay's.
+            # StartRun (with a generated id) reads nothing before it writes: the writer's own
+            # share of the lag stays small.
             result = service.execute_batch([c.StartRun(workflow="lag-probe", seed=written + i)
                                             for i in range(due)])
             saved.append((result.position, time.time()))
@@ -215,8 +215,8 @@ def steady_lag(database: str, url: str, namespace: str, rate: int, seconds: floa
         relay.terminate()
         relay.wait(timeout=30)
     last_positions = [position for position, _ in saved]
-    arrivals = [(Arrival(created, saved[bisect.bisect_left(last_positions, position)][1],
-                         stored, arrived))
+    arrivals = [Arrival(created, saved[bisect.bisect_left(last_positions, position)][1],
+                        stored, arrived)
                 for position, created, stored, arrived in seen]
     measured_from = min(a.created for a in arrivals) + warmup
     return LagRun(rate, achieved, [a for a in arrivals if a.created >= measured_from],
