@@ -12,7 +12,7 @@ from pathlib import Path
 import nats
 
 from app.bootstrap import conninfo_to_url
-from domain.tasks import TaskFailed, TextPart
+from domain.tasks import TaskFailed, TaskStarted, TextPart
 from handlers import commands as c
 from streams.topology import declare
 from tests.builders import register
@@ -87,6 +87,21 @@ def queued(container) -> int:
     return asyncio.run(count())
 
 
+def held_copies(container) -> int:
+    """Task messages waiting on held subjects (copies for a holder's processes)."""
+    async def count():
+        client = await nats.connect(container.endpoints.nats_url)
+        try:
+            info = await client.jetstream().stream_info(
+                container.topology.tasks_stream,
+                subjects_filter=container.topology.task_subject("*") + ".held.>")
+            return sum((info.state.subjects or {}).values())
+        finally:
+            await client.close()
+
+    return asyncio.run(count())
+
+
 def test_a_fetch_task_is_claimed_worked_recorded_and_acked(container, service, tmp_path):
     register(service, "fetcher-1", role="fetcher")
     paper = tmp_path / "lora.pdf"
@@ -131,7 +146,7 @@ def test_a_task_that_keeps_failing_ends_as_task_failed_after_max_deliveries(
     assert queued(container) == 0
     # Offered again on the backoff (0.2 s, twice), never at once: a NAK that asks for no
     # delay is redelivered in the same millisecond.
-    started = next(e for e in events if type(e).__name__ == "TaskStarted").timestamp
+    started = next(e for e in events if isinstance(e, TaskStarted)).timestamp
     assert (events[-1].timestamp - started).total_seconds() >= 0.4
 
 
@@ -260,21 +275,6 @@ def test_a_task_whose_agent_never_takes_it_back_ends_failed_on_its_last_delivery
     assert "did not take it back: 3 deliveries" in failure_reason(container, task_id)
     assert not list(tmp_path.iterdir())  # worker-2 never worked worker-1's task
     assert held_copies(container) == 0  # the copy left for worker-1 went with the message
-
-
-def held_copies(container) -> int:
-    """Task messages waiting on held subjects (copies for a holder's processes)."""
-    async def count():
-        client = await nats.connect(container.endpoints.nats_url)
-        try:
-            info = await client.jetstream().stream_info(
-                container.topology.tasks_stream,
-                subjects_filter=container.topology.task_subject("*") + ".held.>")
-            return sum((info.state.subjects or {}).values())
-        finally:
-            await client.close()
-
-    return asyncio.run(count())
 
 
 def test_a_task_whose_agent_comes_back_is_taken_back_by_its_agent_at_once(
