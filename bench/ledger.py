@@ -32,6 +32,7 @@ from rich.table import Table
 from adapters import embedded_postgres, migrator
 from adapters.event_store import Ledger
 from app.bootstrap import ledger_env
+from bench.percentiles import percentile
 from bench.stopwatch import Stopwatch
 from handlers import commands as c
 from handlers.service import LedgerService
@@ -65,8 +66,7 @@ class Row:
     def percentile(self, q: float) -> str:
         if not self.latencies:
             return ""
-        ordered = sorted(self.latencies)
-        return f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000:.2f}"
+        return f"{percentile(self.latencies, q) * 1000:.2f}"
 
 
 @contextmanager

@@ -33,6 +33,7 @@ from adapters import embedded_nats
 from adapters.event_store import Ledger
 from app.bootstrap import conninfo_to_url, ledger_env
 from bench.ledger import fresh_database, server
+from bench.percentiles import percentile
 from bench.processes import CpuAccount
 from handlers import commands as c
 from handlers.service import MAX_BATCH, LedgerService
@@ -221,11 +222,6 @@ def steady_lag(database: str, url: str, namespace: str, rate: int, seconds: floa
     measured_from = min(a.created for a in arrivals) + warmup
     return LagRun(rate, achieved, [a for a in arrivals if a.created >= measured_from],
                   max(a.lag for a in arrivals if a.created < measured_from), cores)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[int(q * (len(ordered) - 1))]
 
 
 def main() -> None:
