@@ -75,31 +75,28 @@ def run_workers_until(container, workers: list[TaskWorker], task_types: list[str
     asyncio.run(run())
 
 
-def queued(container) -> int:
-    async def count():
+def tasks_stream_state(container, subjects_filter: str | None = None):
+    """TASKS as the server counts it (per subject, for those ``subjects_filter`` matches)."""
+    async def read():
         client = await nats.connect(container.endpoints.nats_url)
         try:
-            info = await client.jetstream().stream_info(container.topology.tasks_stream)
-            return info.state.messages
+            info = await client.jetstream().stream_info(container.topology.tasks_stream,
+                                                        subjects_filter=subjects_filter)
+            return info.state
         finally:
             await client.close()
 
-    return asyncio.run(count())
+    return asyncio.run(read())
+
+
+def queued(container) -> int:
+    return tasks_stream_state(container).messages
 
 
 def held_copies(container) -> int:
     """Task messages waiting on held subjects (copies for a holder's processes)."""
-    async def count():
-        client = await nats.connect(container.endpoints.nats_url)
-        try:
-            info = await client.jetstream().stream_info(
-                container.topology.tasks_stream,
-                subjects_filter=container.topology.task_subject("*") + ".held.>")
-            return sum((info.state.subjects or {}).values())
-        finally:
-            await client.close()
-
-    return asyncio.run(count())
+    state = tasks_stream_state(container, container.topology.task_subject("*") + ".held.>")
+    return sum((state.subjects or {}).values())
 
 
 def test_a_fetch_task_is_claimed_worked_recorded_and_acked(container, service, tmp_path):
